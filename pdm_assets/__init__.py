@@ -1,0 +1,1 @@
+"""Predictive-maintenance batch scoring as Dagster software-defined assets on Spark."""

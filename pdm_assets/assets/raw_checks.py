@@ -1,0 +1,74 @@
+"""Asset checks of raw tables: schema, unique keys, telemetry completeness, reject rate."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterator, Optional
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+
+from pdm_assets.pipeline.quality import duplicate_key_count, schema_differences, telemetry_completeness
+from pdm_assets.pipeline.schemas import MACHINES, TELEMETRY, Dataset, raw_schema
+
+MAX_REJECT_RATE = 0.01  # above 1 % rejected lines, a landing delivery deserves a look
+SCHEMA, KEYS, COMPLETE, REJECTS = "schema_matches_contract", "keys_unique", "telemetry_complete", "reject_rate"
+
+
+def specs(dataset: Dataset, table: str, dated: bool = True) -> list[AssetCheckSpec]:
+    """The checks a raw table carries."""
+    result = [
+        AssetCheckSpec(SCHEMA, asset=table, blocking=True,
+                       description="Stored Parquet columns and types equal the data contract."),
+        AssetCheckSpec(KEYS, asset=table, blocking=True,
+                       description=f"No two rows share the key ({', '.join(dataset.key)})."),
+        AssetCheckSpec(REJECTS, asset=table,
+                       description=f"At most {MAX_REJECT_RATE:.0%} of landing lines were rejected."),
+    ]
+    if dataset is TELEMETRY:
+        result.append(AssetCheckSpec(COMPLETE, asset=table,
+                                     description="24 hourly readings for every known machine and day."))
+    return result
+
+
+def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid: int, rejected: int) -> Iterator[AssetCheckResult]:
+    """Run the checks against what was stored."""
+    store = res.tables.store()
+    spark = res.spark.session
+    stored = store.read(spark, table, days)
+    expected = raw_schema(dataset)
+    if days is None:
+        expected = type(expected)([f for f in expected.fields if f.name != "date"])
+    on_disk = _stored_file_schema(spark, store, table, days)
+    problems = schema_differences(on_disk, expected) if on_disk is not None else []
+    yield AssetCheckResult(
+        check_name=SCHEMA, asset_key=table, passed=not problems,
+        metadata={"problems": MetadataValue.text("; ".join(problems) or "none"),
+                  "checked_files": MetadataValue.bool(on_disk is not None)},
+    )
+    duplicates = duplicate_key_count(stored, dataset.key)
+    yield AssetCheckResult(check_name=KEYS, asset_key=table, passed=duplicates == 0,
+                           metadata={"duplicate_rows": MetadataValue.int(duplicates)})
+    total = valid + rejected
+    rate = rejected / total if total else 0.0
+    yield AssetCheckResult(
+        check_name=REJECTS, asset_key=table, passed=rate <= MAX_REJECT_RATE, severity=AssetCheckSeverity.WARN,
+        metadata={"reject_rate": MetadataValue.float(round(rate, 6)), "rejected": MetadataValue.int(rejected),
+                  "lines": MetadataValue.int(total)},
+    )
+    if dataset is TELEMETRY and days is not None:
+        machines = store.read(spark, MACHINES.table)
+        gaps = telemetry_completeness(stored, machines, days)
+        yield AssetCheckResult(
+            check_name=COMPLETE, asset_key=table, severity=AssetCheckSeverity.WARN,
+            passed=gaps["missing_machine_days"] == 0 and gaps["irregular_machine_days"] == 0,
+            metadata={k: MetadataValue.int(v) for k, v in gaps.items()},
+        )
+
+
+def _stored_file_schema(spark, store, table: str, days: Optional[list[date]]):
+    """The schema Spark reads from the Parquet footers themselves (not from our own record of it)."""
+    root = store.path(table)
+    candidates = [root / f"date={d.isoformat()}" for d in days] if days is not None else [root / "data"]
+    with_files = [p for p in candidates if p.exists() and any(p.glob("*.parquet"))]
+    if not with_files:
+        return None
+    return spark.read.option("basePath", str(root)).parquet(str(with_files[0])).schema

@@ -1,0 +1,110 @@
+"""The one environment switch: PDM_DEPLOYMENT = local | connect | databricks, read at build time."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from dagster import Definitions, EnvVar, ResourceDefinition, define_asset_job, in_process_executor
+
+from pdm_assets.assets.raw import build_raw_assets
+from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
+from pdm_assets.resources.landing import LandingZoneResource
+from pdm_assets.resources.spark import SparkSessionResource
+from pdm_assets.resources.tables import SparkTableIOManager, TableStoreResource
+
+DEPLOYMENTS = ("local", "connect", "databricks")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the environment decides, read once when Definitions are built."""
+
+    deployment: str
+    home: Path
+    landing_dir: Path
+    start: date
+    end: Optional[date]  # exclusive; None = a live timeline ending yesterday
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        deployment = environ.get("PDM_DEPLOYMENT", "local").strip().lower()
+        if deployment not in DEPLOYMENTS:
+            raise ValueError(f"PDM_DEPLOYMENT must be one of {', '.join(DEPLOYMENTS)}; got '{deployment}'")
+        home = Path(environ.get("PDM_HOME") or Path.home() / ".pdm_assets").expanduser().resolve()
+        landing = Path(environ.get("PDM_LANDING_DIR") or home / "landing").expanduser().resolve()
+        start = _parse_day(environ.get("PDM_START_DATE"), "PDM_START_DATE") or DEFAULT_START
+        end_text = environ.get("PDM_END_DATE")
+        if end_text is None:
+            end = DEFAULT_END if start == DEFAULT_START else None
+        elif end_text.strip().lower() in ("", "open", "live", "none"):
+            end = None
+        else:
+            end = _parse_day(end_text, "PDM_END_DATE")
+        if end is not None and end <= start:
+            raise ValueError(f"PDM_END_DATE ({end}) must be after PDM_START_DATE ({start})")
+        if end is None and start >= date.today():
+            raise ValueError(f"A live timeline needs PDM_START_DATE before today; got {start}")
+        return cls(deployment, home, landing, start, end)
+
+    def last_day(self) -> date:
+        """The last partition day of the timeline."""
+        return (self.end or date.today()) - timedelta(days=1)
+
+
+def _parse_day(text: Optional[str], name: str) -> Optional[date]:
+    if not text or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as err:
+        raise ValueError(f"{name} must be a date YYYY-MM-DD; got '{text}'") from err
+
+
+def _spark_resource(settings: Settings) -> SparkSessionResource:
+    if settings.deployment == "connect":
+        return SparkSessionResource(remote=EnvVar("SPARK_REMOTE"))
+    return SparkSessionResource(master=os.environ.get("PDM_SPARK_MASTER", "local[*]"))
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Resources of the selected deployment."""
+    if settings.deployment == "databricks":
+        raise NotImplementedError(
+            "PDM_DEPLOYMENT=databricks is not wired yet (tracked in the Databricks issue); use local or connect."
+        )
+    spark = _spark_resource(settings)
+    tables = TableStoreResource(warehouse=str(settings.warehouse))
+    return {
+        "spark": spark,
+        "tables": tables,
+        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
+        "table_io_manager": SparkTableIOManager(tables=tables, spark=spark),
+        # Local and Connect runs execute steps in this process: no launcher.
+        "step_launcher": ResourceDefinition.none_resource(description="No step launcher: steps run here."),
+    }
+
+
+def build_definitions(settings: Optional[Settings] = None) -> Definitions:
+    """Assets, jobs and resources for the deployment the environment selects."""
+    settings = settings or Settings.from_env()
+    partitions = daily_partitions(settings.start, settings.end)
+    assets = build_raw_assets(partitions)
+    ingest_job = define_asset_job(
+        "ingest_raw_job", selection="group:raw", partitions_def=partitions,
+        description="Ingest the landing zone into the raw tables for a day or a range of days.",
+    )
+    return Definitions(
+        assets=assets,
+        asset_checks=[],
+        jobs=[ingest_job],
+        resources=build_resources(settings),
+        # One process per run: one Spark session (one JVM) serves every step.
+        executor=in_process_executor,
+    )

@@ -1,0 +1,41 @@
+"""The one daily partitions definition, built from the configured timeline."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Optional
+
+from dagster import DailyPartitionsDefinition, PartitionKeyRange, TimeWindow
+
+DEFAULT_START = date(2015, 1, 1)
+# Exclusive end of the published year: 365 partitions, 2015-01-01 .. 2015-12-31.
+DEFAULT_END: Optional[date] = date(2016, 1, 1)
+PARTITION_FORMAT = "%Y-%m-%d"
+
+
+def daily_partitions(start: date = DEFAULT_START, end: Optional[date] = DEFAULT_END) -> DailyPartitionsDefinition:
+    """Daily UTC partitions from `start`; up to `end` (exclusive) or, if None, up to yesterday."""
+    return DailyPartitionsDefinition(
+        start_date=start.strftime(PARTITION_FORMAT),
+        end_date=end.strftime(PARTITION_FORMAT) if end else None,
+        timezone="UTC",
+        fmt=PARTITION_FORMAT,
+    )
+
+
+def days_in_window(window: TimeWindow) -> list[date]:
+    """The calendar days a time window covers, in order."""
+    first = window.start.date()
+    count = (window.end.date() - first).days
+    return [first + timedelta(days=i) for i in range(count)]
+
+
+def days_in_key_range(key_range: PartitionKeyRange) -> list[date]:
+    """The calendar days of an inclusive partition key range."""
+    first = datetime.strptime(key_range.start, PARTITION_FORMAT).date()
+    last = datetime.strptime(key_range.end, PARTITION_FORMAT).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def partition_key(day: date) -> str:
+    """The partition key of a day."""
+    return day.strftime(PARTITION_FORMAT)

@@ -1,0 +1,1 @@
+"""Pure PySpark and MLlib logic: no dagster import anywhere in this package."""

@@ -1,0 +1,196 @@
+"""Parse landing CSVs into typed raw rows and rejects (with reason and source line), in Spark.
+
+Each file is read whole (`wholetext`) and split into lines with their position, so every reject
+can name its file and line. Values are parsed with `try_*` functions (ANSI-safe): a bad value
+becomes a reject reason, never a failed job and never a silently dropped row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Optional, Sequence
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from pdm_assets.pipeline.landing_files import LandingFile, read_header
+from pdm_assets.pipeline.schemas import PARTITION_COLUMN, TIMESTAMP_FORMAT, Dataset, Field
+
+_QUOTED = r'^"(.*)"$'
+
+
+@dataclass
+class ParsedBatch:
+    """Typed rows that passed every rule, and the rejected lines with their reasons."""
+
+    valid: DataFrame
+    rejects: DataFrame
+    checked: DataFrame  # cached: valid and rejects are two filters of one parse
+
+    def release(self) -> None:
+        """Drop the cached parse."""
+        self.checked.unpersist()
+
+
+def parse_files(
+    spark: SparkSession,
+    dataset: Dataset,
+    files: Sequence[LandingFile],
+    known_machines: Optional[DataFrame],
+    ingested_at: datetime,
+    before_day: Optional[date] = None,
+) -> ParsedBatch:
+    """Parse and validate landing files of one dataset.
+
+    `known_machines` (a frame with `machine_id`) enables the unknown-machine rule; `before_day`
+    replaces the same-day rule for files that hold history (every row must be before it).
+    """
+    if not files:
+        raise ValueError(f"No landing files given for dataset '{dataset.name}'")
+    positions = {f.path: _column_positions(dataset, f.path) for f in files}
+    groups: dict[tuple[int, ...], list[LandingFile]] = {}
+    for f in files:  # files with the same header layout are parsed in one pass
+        groups.setdefault(positions[f.path], []).append(f)
+    lines = None
+    for layout, group in groups.items():
+        part = _lines_with_fields(spark, dataset, group, layout)
+        lines = part if lines is None else lines.unionByName(part)
+    checked = _apply_rules(lines, dataset, known_machines, before_day).persist(StorageLevel.MEMORY_AND_DISK)
+    stamp = F.lit(ingested_at).cast("timestamp")
+    dated = all(f.day is not None for f in files)  # history and machines files have no day
+    valid = checked.where(F.col("_reason").isNull()).select(
+        *[F.col(f.name) for f in dataset.fields],
+        F.col("source_file"),
+        stamp.alias("ingested_at"),
+        *([F.col("_day").alias(PARTITION_COLUMN)] if dated else []),
+    )
+    rejects = checked.where(F.col("_reason").isNotNull()).select(
+        F.lit(dataset.name).alias("dataset"),
+        F.col("source_file"),
+        F.col("line_number"),
+        F.col("line"),
+        F.col("_reason").alias("reason"),
+        stamp.alias("ingested_at"),
+        F.col("_day").alias(PARTITION_COLUMN),
+    )
+    return ParsedBatch(valid=valid, rejects=rejects, checked=checked)
+
+
+class MissingColumnError(ValueError):
+    """A landing file's header lacks a column the contract requires."""
+
+
+def _column_positions(dataset: Dataset, path: str) -> tuple[int, ...]:
+    header = read_header(path)
+    positions = []
+    for column in dataset.source_columns:
+        if column not in header:
+            raise MissingColumnError(
+                f"{path}, line 1: missing column '{column}' for dataset '{dataset.name}' "
+                f"(header has {', '.join(header) or 'nothing'})"
+            )
+        positions.append(header.index(column))
+    return (len(header), *positions)
+
+
+def _lines_with_fields(
+    spark: SparkSession, dataset: Dataset, files: Sequence[LandingFile], layout: tuple[int, ...]
+) -> DataFrame:
+    """One row per data line: source_file, line_number (1-based, header = 1), line, raw fields."""
+    width, *positions = layout
+    day_of = spark.createDataFrame([(f.uri, f.path, f.day) for f in files], "uri string, source_file string, _day date")
+    text = spark.read.text([f.uri for f in files], wholetext=True).select(
+        F.input_file_name().alias("uri"), F.posexplode(F.split("value", r"\r?\n")).alias("pos", "line")
+    )
+    lines = (
+        text.where((F.col("pos") > 0) & (F.trim("line") != ""))
+        .join(F.broadcast(day_of), "uri")
+        .select("source_file", "_day", (F.col("pos") + 1).cast("long").alias("line_number"), "line")
+        .withColumn("_cells", F.split("line", ",", -1))
+        .withColumn("_width", F.size("_cells"))
+        .withColumn("_expected_width", F.lit(width))
+    )
+    for field, position in zip(dataset.fields, positions):
+        raw = F.regexp_replace(F.trim(F.get(F.col("_cells"), position)), _QUOTED, "$1")
+        lines = lines.withColumn(f"_raw_{field.name}", raw)
+    return lines
+
+
+def _typed(field: Field) -> Column:
+    raw = F.col(f"_raw_{field.name}")
+    if field.kind == "timestamp":
+        return F.try_to_timestamp(raw, F.lit(TIMESTAMP_FORMAT))
+    if field.kind == "int":
+        return raw.try_cast("int")
+    if field.kind == "double":
+        value = raw.try_cast("double")
+        return F.when(F.isnan(value) | (F.abs(value) == float("inf")), None).otherwise(value)
+    return F.when(raw.isin(*field.categories), raw)
+
+
+def _field_reason(field: Field) -> Column:
+    raw = F.col(f"_raw_{field.name}")
+    expected = {"timestamp": f"a timestamp {TIMESTAMP_FORMAT}", "int": "an integer", "double": "a finite number"}
+    wanted = expected.get(field.kind, "one of " + "/".join(field.categories))
+    return (
+        F.when(raw.isNull() | (raw == ""), F.lit(f"{field.source}: empty"))
+        .when(F.col(field.name).isNull(), F.concat(F.lit(f"{field.source}: '"), raw, F.lit(f"' is not {wanted}")))
+    )
+
+
+def _apply_rules(
+    lines: DataFrame, dataset: Dataset, known_machines: Optional[DataFrame], before_day: Optional[date]
+) -> DataFrame:
+    for field in dataset.fields:
+        lines = lines.withColumn(field.name, _typed(field))
+    reasons = [
+        F.when(
+            F.col("_width") != F.col("_expected_width"),
+            F.concat(F.lit("line has "), F.col("_width").cast("string"), F.lit(" fields, header has "),
+                     F.col("_expected_width").cast("string")),
+        )
+    ]
+    reasons += [_field_reason(f) for f in dataset.fields]
+    if known_machines is not None:
+        ids = known_machines.select(F.col("machine_id").alias("_known_id")).distinct()
+        lines = lines.join(F.broadcast(ids), lines["machine_id"] == ids["_known_id"], "left")
+        reasons.append(
+            F.when(F.col("machine_id").isNotNull() & F.col("_known_id").isNull(),
+                   F.concat(F.lit("machineID "), F.col("machine_id").cast("string"), F.lit(" is not a known machine")))
+        )
+    if "datetime" in lines.columns:
+        reasons.append(_time_rule(before_day))
+    lines = lines.withColumn("_reason", _join_reasons(reasons))
+    return _reject_duplicates(lines, dataset)
+
+
+def _time_rule(before_day: Optional[date]) -> Column:
+    ts = F.col("datetime")
+    shown = F.date_format(ts, TIMESTAMP_FORMAT)
+    if before_day is not None:
+        return F.when(ts >= F.lit(before_day).cast("timestamp"),
+                      F.concat(F.lit("datetime "), shown, F.lit(f" is not before the first partition {before_day}")))
+    return F.when(F.to_date(ts) != F.col("_day"),
+                  F.concat(F.lit("datetime "), shown, F.lit(" is outside partition "), F.col("_day").cast("string")))
+
+
+def _join_reasons(reasons: list[Column]) -> Column:
+    joined = F.concat_ws("; ", F.array_compact(F.array(*reasons)))
+    return F.when(joined != "", joined)
+
+
+def _reject_duplicates(lines: DataFrame, dataset: Dataset) -> DataFrame:
+    """Keep the first clean occurrence of a key (by file, line); later ones are rejected naming it.
+
+    Only clean rows compete: a row already rejected for another reason must not shadow a later
+    valid row with the same key.
+    """
+    lines = lines.withColumn("_clean", F.col("_reason").isNull())
+    by_key = Window.partitionBy("_clean", *dataset.key).orderBy("source_file", "line_number")
+    first_seen = F.first(F.concat_ws(":", F.col("source_file"), F.col("line_number").cast("string"))).over(by_key)
+    duplicate = F.col("_clean") & (F.row_number().over(by_key) > 1)
+    return lines.withColumn(
+        "_reason", F.when(duplicate, F.concat(F.lit("duplicate key of "), first_seen)).otherwise(F.col("_reason"))
+    )

@@ -1,0 +1,53 @@
+"""Data-quality measurements behind the asset checks: plain numbers, no Dagster."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+
+def schema_differences(actual: StructType, expected: StructType) -> list[str]:
+    """Human-readable differences between a stored schema and the contract (empty when equal)."""
+    found = {f.name: f.dataType.simpleString() for f in actual.fields}
+    wanted = {f.name: f.dataType.simpleString() for f in expected.fields}
+    problems = [f"missing column {name} ({kind})" for name, kind in wanted.items() if name not in found]
+    problems += [f"unexpected column {name} ({kind})" for name, kind in found.items() if name not in wanted]
+    problems += [
+        f"column {name} is {found[name]}, contract says {kind}"
+        for name, kind in wanted.items()
+        if name in found and found[name] != kind
+    ]
+    return problems
+
+
+def duplicate_key_count(df: DataFrame, key: Sequence[str]) -> int:
+    """Rows beyond the first for each key value."""
+    row = df.groupBy(*key).count().where("count > 1").agg(F.sum(F.col("count") - 1).alias("extra")).first()
+    return int(row["extra"] or 0) if row else 0
+
+
+def telemetry_completeness(
+    telemetry: DataFrame, machines: DataFrame, days: Sequence[date], readings_per_day: int = 24
+) -> dict[str, int]:
+    """Machine-days with fewer or more readings than expected, and machine-days with none."""
+    per_day = telemetry.groupBy("machine_id", "date").count()
+    stats = per_day.agg(
+        F.count("*").alias("present"),
+        F.sum(F.when(F.col("count") != readings_per_day, 1).otherwise(0)).alias("irregular"),
+    ).first()
+    machine_count = machines.select("machine_id").distinct().count()
+    expected = machine_count * len(days)
+    present = int(stats["present"] or 0)
+    return {
+        "expected_machine_days": expected,
+        "missing_machine_days": max(expected - present, 0),
+        "irregular_machine_days": int(stats["irregular"] or 0),
+    }
+
+
+def counts_by_day(df: DataFrame) -> dict[str, int]:
+    """Row count per partition day, as {YYYY-MM-DD: n}."""
+    return {str(r["date"]): int(r["count"]) for r in df.groupBy("date").count().collect()}

@@ -1,0 +1,192 @@
+"""Partitioned Parquet tables under a warehouse folder, replaced one day at a time, atomically.
+
+Layout: `<warehouse>/<table>/date=YYYY-MM-DD/part-*.parquet` (readable by any Parquet reader with
+partition discovery; hidden folders `.staging`, `.trash`, `.txn` are ignored by Spark).
+
+A write goes to a private staging folder first (the long, killable Spark job). Only then, under a
+per-table lock, each replaced day folder is swapped: old → trash, staged → live. A journal written
+before the first swap and removed after the last lets the next reader or writer roll back a swap
+phase cut short by a kill, so the previous version of every day stays readable.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from pdm_assets.pipeline.schemas import PARTITION_COLUMN
+
+STALE_STAGING_SECONDS = 24 * 3600
+
+
+class TableNotFoundError(LookupError):
+    """A table was read before it was ever written."""
+
+
+def _day_dir(day: date) -> str:
+    return f"{PARTITION_COLUMN}={day.isoformat()}"
+
+
+class ParquetTableStore:
+    """Reads and writes date-partitioned (or whole) Parquet tables with per-day atomic replacement."""
+
+    def __init__(self, warehouse: str | os.PathLike[str]):
+        self.warehouse = Path(warehouse)
+
+    def path(self, table: str) -> Path:
+        return self.warehouse / table
+
+    # ----------------------------------------------------------------- reading
+    def schema(self, table: str) -> StructType:
+        schema_file = self.path(table) / "_schema.json"
+        if not schema_file.exists():
+            raise TableNotFoundError(
+                f"Table '{table}' has not been written yet (no {schema_file}); materialize it first."
+            )
+        return StructType.fromJson(json.loads(schema_file.read_text()))
+
+    def existing_days(self, table: str) -> list[date]:
+        """Days that currently have a live partition folder."""
+        self._recover(table)
+        root = self.path(table)
+        if not root.exists():
+            return []
+        prefix = f"{PARTITION_COLUMN}="
+        return sorted(date.fromisoformat(p.name[len(prefix):]) for p in root.iterdir() if p.name.startswith(prefix))
+
+    def read(self, spark: SparkSession, table: str, days: Optional[Sequence[date]] = None) -> DataFrame:
+        """Read the given days (only those folders), or the whole table when `days` is None."""
+        self._recover(table)
+        schema = self.schema(table)
+        root = self.path(table)
+        if days is None:
+            if PARTITION_COLUMN in schema.fieldNames():
+                paths = [str(root / _day_dir(d)) for d in self.existing_days(table)]
+            else:
+                paths = [str(root / "data")]
+        else:
+            paths = [str(root / _day_dir(d)) for d in days if (root / _day_dir(d)).exists()]
+        if not paths:
+            return spark.createDataFrame([], schema)
+        return spark.read.schema(schema).option("basePath", str(root)).parquet(*paths)
+
+    # ----------------------------------------------------------------- writing
+    def write(self, df: DataFrame, table: str, days: Optional[Sequence[date]] = None) -> None:
+        """Replace exactly `days` of a partitioned table (or the whole table when `days` is None)."""
+        root = self.path(table)
+        root.mkdir(parents=True, exist_ok=True)
+        staging = root / ".staging" / uuid.uuid4().hex
+        try:
+            if days is None:
+                df.write.mode("overwrite").parquet(str(staging / "data"))
+                units = ["data"]
+            else:
+                self._write_days_to_staging(df, staging, days)
+                units = [_day_dir(d) for d in days]
+            with self._locked(table):
+                self._recover_locked(table)
+                try:
+                    self._swap_in(root, staging, units)
+                except BaseException:
+                    self._recover_locked(table)  # put back every day this swap had already moved
+                    raise
+                (root / "_schema.json").write_text(df.schema.json())
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _write_days_to_staging(self, df: DataFrame, staging: Path, days: Sequence[date]) -> None:
+        if PARTITION_COLUMN not in df.columns:
+            raise ValueError(f"A partitioned write needs a '{PARTITION_COLUMN}' column; got {df.columns}")
+        df.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(str(staging))
+        wanted = {_day_dir(d) for d in days}
+        written = {p.name for p in staging.iterdir() if p.name.startswith(f"{PARTITION_COLUMN}=")}
+        stray = sorted(written - wanted)
+        if stray:
+            raise ValueError(f"Rows outside the partitions being written ({sorted(wanted)[:3]}...): {stray[:5]}")
+        for unit in wanted - written:  # a day with no rows still replaces the old day
+            (staging / unit).mkdir(parents=True)
+
+    def _swap_in(self, root: Path, staging: Path, units: Sequence[str]) -> None:
+        txn_id = staging.name
+        trash = root / ".trash" / txn_id
+        journal = root / ".txn" / f"{txn_id}.json"
+        journal.parent.mkdir(exist_ok=True)
+        trash.mkdir(parents=True, exist_ok=True)
+        replaced = [u for u in units if (root / u).exists()]
+        journal.write_text(json.dumps({"units": list(units), "replaced": replaced, "staging": str(staging)}))
+        _fsync_dir(journal.parent)
+        for unit in units:
+            if (root / unit).exists():
+                os.rename(root / unit, trash / unit)
+            _crash_point("between_renames")
+            os.rename(staging / unit, root / unit)
+        journal.unlink()  # the commit point: from here on the new version is the live one
+        _fsync_dir(journal.parent)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # ----------------------------------------------------------------- recovery
+    def _recover(self, table: str) -> None:
+        txn_dir = self.path(table) / ".txn"
+        if txn_dir.exists() and any(txn_dir.iterdir()):
+            with self._locked(table):
+                self._recover_locked(table)
+
+    def _recover_locked(self, table: str) -> None:
+        """Roll back swap phases cut short; a journal seen under the lock belongs to a dead writer."""
+        root = self.path(table)
+        for journal in sorted((root / ".txn").glob("*.json")) if (root / ".txn").exists() else []:
+            txn = json.loads(journal.read_text())
+            trash = root / ".trash" / journal.stem
+            for unit in txn["units"]:
+                if (trash / unit).exists():
+                    shutil.rmtree(root / unit, ignore_errors=True)
+                    os.rename(trash / unit, root / unit)
+                elif unit not in txn["replaced"] and not (Path(txn["staging"]) / unit).exists():
+                    shutil.rmtree(root / unit, ignore_errors=True)  # new day whose swap was not committed
+            journal.unlink()
+            shutil.rmtree(trash, ignore_errors=True)
+        self._remove_stale_staging(root)
+
+    @staticmethod
+    def _remove_stale_staging(root: Path) -> None:
+        staging_root = root / ".staging"
+        if not staging_root.exists():
+            return
+        for folder in staging_root.iterdir():
+            if time.time() - folder.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    @contextmanager
+    def _locked(self, table: str) -> Iterator[None]:
+        root = self.path(table)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".lock", "a+") as handle:  # flock is released by the OS if we die
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _crash_point(name: str) -> None:
+    """Let a test kill the process at a named point of the swap (PDM_TEST_CRASH_AT=<name>)."""
+    if os.environ.get("PDM_TEST_CRASH_AT") == name:
+        os._exit(137)

@@ -1,0 +1,31 @@
+"""Shared fixtures: one embedded Spark session per test run (a cold JVM costs 10-20 s here)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLISHED_EVENTS = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One `local[2]` session, UI off, few shuffle partitions."""
+    from pdm_assets.resources.spark import create_spark_session
+
+    session = create_spark_session(master="local[2]", shuffle_partitions=2,
+                                   extra_conf={"spark.driver.memory": "2g"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def pdm_home(tmp_path, monkeypatch) -> Path:
+    """A fresh PDM_HOME (landing zone, warehouse, mlflow) per test."""
+    home = tmp_path / "pdm_home"
+    home.mkdir()
+    monkeypatch.setenv("PDM_HOME", str(home))
+    monkeypatch.delenv("PDM_LANDING_DIR", raising=False)
+    return home
