@@ -112,6 +112,8 @@ def _raw_machines() -> AssetsDefinition:
         name=MACHINES.table,
         description="The machine register (model, age) from machines/machines.csv.",
         io_manager_key="table_io_manager",
+        # Unpartitioned, but single-run too: `--partition-range` requires it of every selected asset.
+        backfill_policy=BackfillPolicy.single_run(),
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=raw_checks.specs(MACHINES, MACHINES.table),
         group_name="raw",
@@ -132,6 +134,7 @@ def _raw_maint_history(first_day: date) -> AssetsDefinition:
         description="Component replacements before the first partition day (maint/history.csv).",
         ins={"raw_machines": AssetIn()},
         io_manager_key="table_io_manager",
+        backfill_policy=BackfillPolicy.single_run(),
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=raw_checks.specs(MAINT, table, dated=False),
         group_name="raw",
