@@ -21,7 +21,6 @@ from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.ingest import ParsedBatch, parse_files
 from pdm_assets.pipeline.landing_files import LandingFile
-from pdm_assets.pipeline.quality import counts_by_day
 from pdm_assets.pipeline.schemas import EVENT_DATASETS, MACHINES, MAINT, Dataset
 
 REJECTS_SAMPLE = 5
@@ -59,24 +58,30 @@ def _ingest(
     res = spark_step(context)
     batch: ParsedBatch = parse_files(res.spark.session, dataset, files, known_machines, _now(), before_day)
     try:
-        valid_by_day = counts_by_day(batch.valid) if days is not None else {}
-        valid_count = sum(valid_by_day.values()) if days is not None else batch.valid.count()
-        reject_count = batch.rejects.count()
+        valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
+        valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
         sample = batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
         store = res.tables.store()
         store.write(batch.rejects.drop("date") if days is None else batch.rejects, rejects_table(table), days)
         metadata = {
-            "dagster/row_count": MetadataValue.int(valid_count),
-            "reject_count": MetadataValue.int(reject_count),
             "rejects_table": MetadataValue.path(res.tables.table_path(rejects_table(table))),
             "source_files": MetadataValue.int(len(files)),
         }
-        if days is not None:
-            metadata["first_day"] = MetadataValue.text(days[0].isoformat())
-            metadata["last_day"] = MetadataValue.text(days[-1].isoformat())
-            metadata["days"] = MetadataValue.int(len(days))
-            empty = [d.isoformat() for d in days if valid_by_day.get(d.isoformat(), 0) == 0]
-            metadata["days_without_rows"] = MetadataValue.int(len(empty))
+        if days is None:
+            metadata["dagster/row_count"] = MetadataValue.int(valid_count)
+            metadata["reject_count"] = MetadataValue.int(reject_count)
+        else:
+            metadata["run_first_day"] = MetadataValue.text(days[0].isoformat())
+            metadata["run_last_day"] = MetadataValue.text(days[-1].isoformat())
+            metadata["run_row_count"] = MetadataValue.int(valid_count)
+            metadata["run_reject_count"] = MetadataValue.int(reject_count)
+            for day in days:  # each day's materialization carries its own figures
+                key = day.isoformat()
+                context.add_asset_metadata(
+                    {"dagster/row_count": MetadataValue.int(valid_by_day.get(key, 0)),
+                     "reject_count": MetadataValue.int(rejects_by_day.get(key, 0))},
+                    partition_key=key,
+                )
         if sample:
             rows = "\n".join(f"| {r['source_file']} | {r['line_number']} | {r['reason']} |" for r in sample)
             metadata["rejects_sample"] = MetadataValue.md("| file | line | reason |\n|---|---|---|\n" + rows)

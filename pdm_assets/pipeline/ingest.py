@@ -29,6 +29,14 @@ class ParsedBatch:
     rejects: DataFrame
     checked: DataFrame  # cached: valid and rejects are two filters of one parse
 
+    def counts_by_day(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Valid and rejected line counts per day ({YYYY-MM-DD or 'all': n}), from one job."""
+        day = F.coalesce(F.col("_day").cast("string"), F.lit("all"))
+        rows = self.checked.groupBy(day.alias("day"), F.col("_reason").isNull().alias("ok")).count().collect()
+        valid = {r["day"]: r["count"] for r in rows if r["ok"]}
+        rejected = {r["day"]: r["count"] for r in rows if not r["ok"]}
+        return valid, rejected
+
     def release(self) -> None:
         """Drop the cached parse."""
         self.checked.unpersist()

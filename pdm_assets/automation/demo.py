@@ -1,0 +1,108 @@
+"""`pdm-demo`: simulate a landing zone if needed and run the main job on the selected deployment."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Optional, Sequence
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pdm-demo", description=__doc__)
+    p.add_argument("--machines", type=int, default=100, help="machines to simulate (default 100)")
+    p.add_argument("--days", type=int, default=None,
+                   help="only the first N days of the timeline (default: the whole timeline)")
+    p.add_argument("--seed", type=int, default=42)
+    return p
+
+
+def _ensure_dagster_home(home: Path) -> Path:
+    """Use $DAGSTER_HOME, else <PDM_HOME>/dagster, so `dagster dev` later shows this run."""
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").touch(exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    return dagster_home
+
+
+def _ensure_landing(landing: Path, start: date, last: date, machines: int, seed: int) -> str:
+    """Simulate the days the timeline needs that the landing zone does not have yet."""
+    from pdm_assets.simulator import append, generate
+    from pdm_assets.simulator.simulate import ManifestError, read_manifest
+
+    try:
+        manifest = read_manifest(landing)
+    except ManifestError:
+        return str(generate(landing, machines=machines, start=start, until=last, seed=seed))
+    if date.fromisoformat(manifest["first_day"]) > start:
+        raise SystemExit(f"The landing zone {landing} starts at {manifest['first_day']}, after {start}; "
+                         "use an empty PDM_HOME or PDM_LANDING_DIR.")
+    summary = append(landing, until=last, progress=True)
+    return str(summary) if summary.days_written else f"landing zone {landing} already holds {start}..{last}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    from pdm_assets.resources.java import JavaNotFoundError, require_java
+
+    try:
+        require_java()
+    except JavaNotFoundError as err:
+        print(f"pdm-demo: {err}", file=sys.stderr)
+        return 2
+    from pdm_assets.deployments import Settings, build_definitions
+
+    settings = Settings.from_env()
+    start, last = settings.start, settings.last_day()
+    if args.days:
+        last = min(last, start + timedelta(days=args.days - 1))
+    dagster_home = _ensure_dagster_home(settings.home)
+    print(f"pdm-demo: timeline {start}..{last}, PDM_HOME={settings.home}, deployment={settings.deployment}")
+    print("pdm-demo: " + _ensure_landing(settings.landing_dir, start, last, args.machines, args.seed))
+
+    from dagster import DagsterInstance
+
+    job = build_definitions(settings).resolve_job_def("ingest_raw_job")
+    began = time.perf_counter()
+    with DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: last.isoformat()},
+        )
+    print(_summary(result, time.perf_counter() - began, settings, dagster_home))
+    return 0 if result.success else 1
+
+
+def _summary(result, seconds: float, settings, dagster_home: Path) -> str:
+    lines = [f"\nRun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {seconds:.0f} s."]
+    totals: dict[str, list[int]] = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        figures = totals.setdefault(mat.asset_key.to_user_string(), [0, 0, 0])
+        figures[0] += 1
+        figures[1] += int(meta.get("dagster/row_count", 0))
+        figures[2] += int(meta.get("reject_count", 0))
+    for key, (parts, rows, rejects) in totals.items():
+        lines.append(f"  {key:<20} {parts:>4} partition(s) {rows:>11,} rows {rejects:>7,} rejects")
+    failed = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+              and not e.event_specific_data.passed]
+    for event in failed:
+        data = event.event_specific_data
+        lines.append(f"  check {data.asset_key.to_user_string()}.{data.check_name} did not pass")
+    lines += [
+        f"Tables:   {settings.warehouse}",
+        f"Landing:  {settings.landing_dir}",
+        f"See it:   DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Run asset selections over partition ranges in-process, against a real (temporary) instance."""
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import AssetSelection, Definitions, materialize
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def materialize_range(defs: Definitions, selection: str, first: date, last: date, instance):
+    """One run over [first, last] for the selected assets (and their checks)."""
+    return materialize(
+        list(defs.assets),
+        selection=AssetSelection.from_string(selection),
+        resources=defs.resources,
+        instance=instance,
+        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        raise_on_error=False,
+    )
+
+
+def row_counts(result, asset: str) -> dict[str, int]:
+    """{partition: dagster/row_count} of an asset's materializations in a run."""
+    counts = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key.to_user_string() == asset:
+            counts[mat.partition] = mat.metadata["dagster/row_count"].value
+    return counts
+
+
+def check_outcomes(result) -> dict[tuple[str, str], bool]:
+    """{(asset, check): passed} of a run."""
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()
+    }
+
+
+def failure_message(result) -> str:
+    """The error text of a failed run's failed steps."""
+    parts = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error is not None:
+                parts.append(error.message)
+                error = error.cause
+    return "\n".join(parts)
