@@ -14,6 +14,9 @@ from pdm_assets.resources.java import require_java
 RUNTIME_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    # A year of day files or day folders is a few hundred paths: list them on the driver instead
+    # of starting a distributed listing job for every read (the default kicks in past 32 paths).
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
 }
 # Settings that only apply when we start the JVM ourselves.
 EMBEDDED_CONF = {

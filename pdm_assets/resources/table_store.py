@@ -107,7 +107,9 @@ class ParquetTableStore:
     def _write_days_to_staging(self, df: DataFrame, staging: Path, days: Sequence[date]) -> None:
         if PARTITION_COLUMN not in df.columns:
             raise ValueError(f"A partitioned write needs a '{PARTITION_COLUMN}' column; got {df.columns}")
-        df.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(str(staging))
+        # Cluster rows by day first: one file per day and task instead of a file per day per input split.
+        clustered = df.repartition(PARTITION_COLUMN)
+        clustered.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(str(staging))
         wanted = {_day_dir(d) for d in days}
         written = {p.name for p in staging.iterdir() if p.name.startswith(f"{PARTITION_COLUMN}=")}
         stray = sorted(written - wanted)
