@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional, Sequence
 
+MAIN_JOB = "features_job"  # raw -> features -> labels; later stages extend it
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -26,7 +27,9 @@ def _ensure_dagster_home(home: Path) -> Path:
     """Use $DAGSTER_HOME, else <PDM_HOME>/dagster, so `dagster dev` later shows this run."""
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
     dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").touch(exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():  # runs offline: no usage telemetry
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dagster_home
 
@@ -68,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from dagster import DagsterInstance
 
-    job = build_definitions(settings).resolve_job_def("ingest_raw_job")
+    job = build_definitions(settings).resolve_job_def(MAIN_JOB)
     began = time.perf_counter()
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
