@@ -9,7 +9,10 @@ from typing import Any, Mapping, Optional
 
 from dagster import Definitions, EnvVar, ResourceDefinition, define_asset_job, in_process_executor
 
+from pdm_assets.assets.features import build_feature_assets
 from pdm_assets.assets.raw import build_raw_assets
+from pdm_assets.pipeline.features import FeatureParams
+from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
 from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.spark import SparkSessionResource
@@ -27,6 +30,8 @@ class Settings:
     landing_dir: Path
     start: date
     end: Optional[date]  # exclusive; None = a live timeline ending yesterday
+    features: FeatureParams = FeatureParams()
+    labels: LabelParams = LabelParams()
 
     @property
     def warehouse(self) -> Path:
@@ -51,11 +56,24 @@ class Settings:
             raise ValueError(f"PDM_END_DATE ({end}) must be after PDM_START_DATE ({start})")
         if end is None and start >= date.today():
             raise ValueError(f"A live timeline needs PDM_START_DATE before today; got {start}")
-        return cls(deployment, home, landing, start, end)
+        cadence = _hours(environ, "PDM_CADENCE_HOURS", 3)
+        features = FeatureParams(cadence, _hours(environ, "PDM_SHORT_WINDOW_HOURS", 3),
+                                 _hours(environ, "PDM_LONG_WINDOW_HOURS", 24))
+        labels = LabelParams(cadence, _hours(environ, "PDM_LABEL_HORIZON_HOURS", 24))
+        return cls(deployment, home, landing, start, end, features, labels)
 
     def last_day(self) -> date:
         """The last partition day of the timeline."""
         return (self.end or date.today()) - timedelta(days=1)
+
+
+def _hours(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise ValueError(f"{name} must be a whole number of hours; got '{text}'")
+    return int(text)
 
 
 def _parse_day(text: Optional[str], name: str) -> Optional[date]:
@@ -95,15 +113,19 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
     """Assets, jobs and resources for the deployment the environment selects."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings.start, settings.end)
-    assets = build_raw_assets(partitions)
+    assets = [*build_raw_assets(partitions), *build_feature_assets(partitions, settings.features, settings.labels)]
     ingest_job = define_asset_job(
         "ingest_raw_job", selection="group:raw", partitions_def=partitions,
         description="Ingest the landing zone into the raw tables for a day or a range of days.",
     )
+    features_job = define_asset_job(
+        "features_job", selection="group:raw or group:features", partitions_def=partitions,
+        description="Ingest, then build features and labels for a day or a range of days.",
+    )
     return Definitions(
         assets=assets,
         asset_checks=[],
-        jobs=[ingest_job],
+        jobs=[ingest_job, features_job],
         resources=build_resources(settings),
         # One process per run: one Spark session (one JVM) serves every step.
         executor=in_process_executor,

@@ -51,3 +51,23 @@ def telemetry_completeness(
 def counts_by_day(df: DataFrame) -> dict[str, int]:
     """Row count per partition day, as {YYYY-MM-DD: n}."""
     return {str(r["date"]): int(r["count"]) for r in df.groupBy("date").count().collect()}
+
+
+def feature_grid_coverage(features: DataFrame, machines: DataFrame, points: int) -> dict[str, int]:
+    """Rows, distinct (machine, time) keys and the expected machines x grid points."""
+    stats = features.agg(
+        F.count("*").alias("rows"), F.count_distinct("machine_id", "timestamp").alias("distinct_keys")
+    ).first()
+    expected = machines.select("machine_id").distinct().count() * points
+    return {"rows": int(stats["rows"]), "distinct_keys": int(stats["distinct_keys"]), "expected_rows": expected}
+
+
+def null_counts(df: DataFrame, columns: Sequence[str]) -> dict[str, int]:
+    """Nulls per column, from one pass."""
+    row = df.agg(*[F.count_if(F.col(c).isNull()).alias(c) for c in columns]).first()
+    return {c: int(row[c] or 0) for c in columns}
+
+
+def rows_without_match(left: DataFrame, right: DataFrame, keys: Sequence[str]) -> int:
+    """Rows of `left` whose key has no row in `right`."""
+    return left.join(right.select(*keys).distinct(), list(keys), "left_anti").count()

@@ -1,0 +1,77 @@
+"""Asset checks of features and labels: grid coverage, nulls, label mix, label↔feature match."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterator
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+
+from pdm_assets.pipeline.features import FeatureParams, feature_columns
+from pdm_assets.pipeline.labels import NO_FAILURE
+from pdm_assets.pipeline.quality import feature_grid_coverage, null_counts, rows_without_match
+
+# A 24 h horizon on a 3 h grid labels ~8 points per failure: ~2 % of rows in the published data.
+# Above 10 % something is off (a duplicated failure feed, a horizon far too long).
+MAX_FAILURE_SHARE = 0.10
+
+GRID, NULLS = "one_row_per_machine_and_grid_point", "no_null_features"
+MIX, MATCH, COMPLETE = "label_mix_within_bounds", "every_label_has_a_feature_row", "lookahead_arrived"
+
+
+def feature_specs() -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(GRID, asset="machine_features", blocking=True,
+                       description="Exactly one row per known machine and grid point of each day."),
+        AssetCheckSpec(NULLS, asset="machine_features",
+                       description="No feature is null (a null mean means a machine sent no telemetry in a window)."),
+    ]
+
+
+def label_specs() -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(MIX, asset="failure_labels",
+                       description=f"Failure labels are at most {MAX_FAILURE_SHARE:.0%} of rows and 'none' is present."),
+        AssetCheckSpec(MATCH, asset="failure_labels", blocking=True,
+                       description="Every label row has a machine_features row with the same machine and time."),
+        AssetCheckSpec(COMPLETE, asset="failure_labels",
+                       description="The failure days the labels look ahead into have arrived (else labels may change)."),
+    ]
+
+
+def feature_results(res, days: list[date], params: FeatureParams) -> Iterator[AssetCheckResult]:
+    spark, store = res.spark.session, res.tables.store()
+    stored = store.read(spark, "machine_features", days)
+    machines = store.read(spark, "raw_machines")
+    coverage = feature_grid_coverage(stored, machines, len(days) * (24 // params.cadence_hours))
+    yield AssetCheckResult(
+        check_name=GRID, asset_key="machine_features",
+        passed=coverage["rows"] == coverage["expected_rows"] == coverage["distinct_keys"],
+        metadata={k: MetadataValue.int(v) for k, v in coverage.items()},
+    )
+    nulls = null_counts(stored, feature_columns(params))
+    bad = {k: v for k, v in nulls.items() if v}
+    yield AssetCheckResult(
+        check_name=NULLS, asset_key="machine_features", passed=not bad, severity=AssetCheckSeverity.WARN,
+        metadata={"columns_with_nulls": MetadataValue.json(bad)},
+    )
+
+
+def label_results(res, days: list[date], classes: dict[str, int], missing: list[str]) -> Iterator[AssetCheckResult]:
+    total = sum(classes.values())
+    failing = total - classes.get(NO_FAILURE, 0)
+    share = failing / total if total else 0.0
+    yield AssetCheckResult(
+        check_name=MIX, asset_key="failure_labels", severity=AssetCheckSeverity.WARN,
+        passed=total > 0 and classes.get(NO_FAILURE, 0) > 0 and share <= MAX_FAILURE_SHARE,
+        metadata={"failure_share": MetadataValue.float(round(share, 6)), "rows": MetadataValue.int(total)},
+    )
+    spark, store = res.spark.session, res.tables.store()
+    labels = store.read(spark, "failure_labels", days)
+    features = store.read(spark, "machine_features", days)
+    orphans = rows_without_match(labels, features, ["machine_id", "timestamp"])
+    yield AssetCheckResult(check_name=MATCH, asset_key="failure_labels", passed=orphans == 0,
+                           metadata={"labels_without_features": MetadataValue.int(orphans)})
+    yield AssetCheckResult(
+        check_name=COMPLETE, asset_key="failure_labels", passed=not missing, severity=AssetCheckSeverity.WARN,
+        metadata={"missing_failure_days": MetadataValue.text(", ".join(missing) or "none")},
+    )

@@ -1,0 +1,162 @@
+"""Feature and label assets: thin wiring of pipeline.features / pipeline.labels onto partitions."""
+import math
+from datetime import datetime, time, timedelta
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionMapping,
+    asset,
+)
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.assets import feature_checks
+from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
+from pdm_assets.partitions import days_in_window
+from pdm_assets.pipeline.features import FeatureParams, build_features
+from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
+
+# "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
+# partition, so the UI shows the true dependency (a day's component ages depend on all earlier
+# maintenance) and a range run loads exactly the days up to its end.
+FULL_HISTORY_DAYS = 100 * 366
+
+
+def _days_covering(hours: int) -> int:
+    return max(1, math.ceil(hours / 24))
+
+
+def build_feature_assets(
+    partitions: DailyPartitionsDefinition, features: FeatureParams, labels: LabelParams
+) -> list[AssetsDefinition]:
+    """machine_features and failure_labels for one timeline and one set of parameters."""
+    if features.cadence_hours != labels.cadence_hours:
+        raise ValueError(f"features and labels need the same grid: {features.cadence_hours} h vs {labels.cadence_hours} h")
+    return [_machine_features(partitions, features), _failure_labels(partitions, labels)]
+
+
+def _window(context: AssetExecutionContext) -> tuple[list, datetime, datetime]:
+    days = days_in_window(context.partition_time_window)
+    return days, datetime.combine(days[0], time()), datetime.combine(days[-1] + timedelta(days=1), time())
+
+
+def _per_day_counts(context: AssetExecutionContext, df: DataFrame, days: list) -> int:
+    counts = {str(r["date"]): r["count"] for r in df.groupBy("date").count().collect()}
+    for day in days:
+        key = day.isoformat()
+        context.add_asset_metadata({"dagster/row_count": MetadataValue.int(counts.get(key, 0))}, partition_key=key)
+    return sum(counts.values())
+
+
+def _machine_features(partitions: DailyPartitionsDefinition, params: FeatureParams) -> AssetsDefinition:
+    lookback = TimeWindowPartitionMapping(
+        start_offset=-_days_covering(params.long_window_hours), end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
+    history = TimeWindowPartitionMapping(
+        start_offset=-FULL_HISTORY_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True
+    )
+
+    @asset(
+        description=(f"Per machine every {params.cadence_hours} h: signal mean/std over {params.short_window_hours} h "
+                     f"and {params.long_window_hours} h, error counts, days since the latest replacement, model, age."),
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={
+            "raw_telemetry": AssetIn(partition_mapping=lookback),
+            "raw_errors": AssetIn(partition_mapping=lookback),
+            "raw_maint": AssetIn(partition_mapping=history),
+            "raw_maint_history": AssetIn(),
+            "raw_machines": AssetIn(),
+        },
+        io_manager_key="table_io_manager",
+        required_resource_keys=SPARK_STEP_RESOURCES,
+        check_specs=feature_checks.feature_specs(),
+        group_name="features",
+        kinds={"spark", "parquet"},
+    )
+    def machine_features(
+        context: AssetExecutionContext,
+        raw_telemetry: DataFrame,
+        raw_errors: DataFrame,
+        raw_maint: DataFrame,
+        raw_maint_history: DataFrame,
+        raw_machines: DataFrame,
+    ):
+        days, start, end = _window(context)
+        maint = raw_maint.select("datetime", "machine_id", "comp").unionByName(
+            raw_maint_history.select("datetime", "machine_id", "comp"))
+        history_start = partitions.start.replace(tzinfo=None)
+        first_record = raw_maint_history.agg(F.min("datetime")).first()[0]
+        if first_record is not None and first_record < history_start:
+            history_start = datetime.combine(first_record.date(), time())
+        features = build_features(raw_telemetry, raw_errors, maint, raw_machines, start, end, params,
+                                  history_start=history_start).persist()
+        try:
+            rows = _per_day_counts(context, features, days)
+            yield Output(features, metadata={
+                "run_first_day": MetadataValue.text(days[0].isoformat()),
+                "run_last_day": MetadataValue.text(days[-1].isoformat()),
+                "run_row_count": MetadataValue.int(rows),
+                "machines": MetadataValue.int(raw_machines.count()),
+                "cadence_hours": MetadataValue.int(params.cadence_hours),
+                "windows_hours": MetadataValue.text(f"{params.short_window_hours}, {params.long_window_hours}"),
+                "history_start": MetadataValue.text(history_start.date().isoformat()),
+            })
+            yield from feature_checks.feature_results(spark_step(context), days, params)
+        finally:
+            features.unpersist()
+
+    return machine_features
+
+
+def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) -> AssetsDefinition:
+    lookahead_days = _days_covering(params.horizon_hours)
+    lookahead = TimeWindowPartitionMapping(
+        start_offset=0, end_offset=lookahead_days, allow_nonexistent_upstream_partitions=True
+    )
+
+    @asset(
+        description=(f"Per machine every {params.cadence_hours} h: the component failing within the next "
+                     f"{params.horizon_hours} h (earliest if several), else none. Final once the next "
+                     f"{lookahead_days} day(s) of failures have arrived."),
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"raw_failures": AssetIn(partition_mapping=lookahead), "raw_machines": AssetIn()},
+        # Ordered after the features so its check can verify every label has a feature row.
+        deps=[AssetDep("machine_features")],
+        io_manager_key="table_io_manager",
+        required_resource_keys=SPARK_STEP_RESOURCES,
+        check_specs=feature_checks.label_specs(),
+        group_name="features",
+        kinds={"spark", "parquet"},
+    )
+    def failure_labels(context: AssetExecutionContext, raw_failures: DataFrame, raw_machines: DataFrame):
+        days, start, end = _window(context)
+        res = spark_step(context)
+        needed = [days[-1] + timedelta(days=i) for i in range(1, lookahead_days + 1)]
+        arrived = set(res.tables.store().existing_days("raw_failures"))
+        missing = [d.isoformat() for d in needed if d not in arrived]
+        labels = build_labels(raw_failures, raw_machines, start, end, params).persist()
+        try:
+            rows = _per_day_counts(context, labels, days)
+            classes = {r["label"]: r["count"] for r in labels.groupBy("label").count().collect()}
+            yield Output(labels, metadata={
+                "run_first_day": MetadataValue.text(days[0].isoformat()),
+                "run_last_day": MetadataValue.text(days[-1].isoformat()),
+                "run_row_count": MetadataValue.int(rows),
+                "horizon_hours": MetadataValue.int(params.horizon_hours),
+                "label_counts": MetadataValue.json({c: classes.get(c, 0) for c in LABEL_CLASSES}),
+                "lookahead_missing": MetadataValue.text(", ".join(missing) or "none"),
+            })
+            yield from feature_checks.label_results(res, days, classes, missing)
+        finally:
+            labels.unpersist()
+
+    return failure_labels

@@ -1,0 +1,74 @@
+"""Feature and label assets: range runs equal single days in any order; lookahead is visible."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from dagster import instance_for_test
+
+from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.simulator import generate
+from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, materialize_range, row_counts
+
+D1, D4 = date(2015, 1, 1), date(2015, 1, 4)
+DAYS = [date(2015, 1, d) for d in range(1, 5)]
+MACHINES = 4
+
+
+def _table(store, spark, name):
+    """Rows with floats rounded to 1e-9: Spark sums in no fixed order, so the last bits vary."""
+    rows = store.read(spark, name).collect()
+    return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in rows)
+
+
+@pytest.fixture
+def ingested(spark, pdm_home):
+    generate(pdm_home / "landing", machines=MACHINES, start=D1, days=5, seed=11, progress=False)
+    settings = Settings.from_env()
+    defs = build_definitions(settings)
+    with instance_for_test() as instance:
+        assert materialize_range(defs, "group:raw", D1, date(2015, 1, 5), instance).success
+        yield defs, instance, ParquetTableStore(settings.warehouse)
+
+
+def test_range_equals_single_days_in_any_order(ingested, spark):
+    defs, instance, store = ingested
+    days = DAYS[1:]  # from day 2: every window has its full lookback
+    for day in (days[1], days[2], days[0]):
+        result = materialize_range(defs, "group:features", day, day, instance)
+        assert result.success, failure_message(result)
+    singles = _table(store, spark, "machine_features"), _table(store, spark, "failure_labels")
+
+    result = materialize_range(defs, "group:features", days[0], days[-1], instance)
+    assert result.success, failure_message(result)
+    assert (_table(store, spark, "machine_features"), _table(store, spark, "failure_labels")) == singles
+    assert row_counts(result, "machine_features") == {d.isoformat(): MACHINES * 8 for d in days}
+    outcomes = check_outcomes(result)
+    assert outcomes[("machine_features", "one_row_per_machine_and_grid_point")]
+    assert outcomes[("machine_features", "no_null_features")]
+    assert outcomes[("failure_labels", "every_label_has_a_feature_row")]
+    assert outcomes[("failure_labels", "lookahead_arrived")]  # 2015-01-05 was ingested
+
+
+def test_labels_of_the_last_arrived_day_say_they_are_incomplete(ingested, spark):
+    defs, instance, store = ingested
+    result = materialize_range(defs, "group:features", date(2015, 1, 5), date(2015, 1, 5), instance)
+    assert result.success, failure_message(result)
+    assert check_outcomes(result)[("failure_labels", "lookahead_arrived")] is False
+    mats = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
+    labels = next(m for m in mats if m.asset_key.to_user_string() == "failure_labels")
+    assert labels.metadata["lookahead_missing"].value == "2015-01-06"
+
+
+def test_the_first_day_of_the_timeline_warns_of_its_short_windows(ingested, spark):
+    defs, instance, store = ingested
+    result = materialize_range(defs, "group:features", D1, D1, instance)
+    assert result.success, failure_message(result)
+    assert check_outcomes(result)[("machine_features", "no_null_features")] is False
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "no_null_features")
+    nulls = evaluation.metadata["columns_with_nulls"].value
+    # Only stds at 00:00 of the first day lack data (one reading in either window, no earlier day).
+    signals = ("volt", "rotate", "pressure", "vibration")
+    assert set(nulls) == {f"{s}_std_{w}" for s in signals for w in ("3h", "24h")}
+    assert set(nulls.values()) == {MACHINES}
