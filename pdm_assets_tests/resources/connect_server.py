@@ -1,0 +1,46 @@
+"""Start and stop a local Spark Connect server from the pyspark distribution, on a free port."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pyspark
+
+SBIN = Path(pyspark.__file__).parent / "sbin"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def connect_server(workdir: Path, timeout_s: float = 180) -> Iterator[str]:
+    """Yield `sc://127.0.0.1:<port>` of a running `local[2]` Connect server."""
+    port = _free_port()
+    env = {**os.environ, "SPARK_HOME": str(SBIN.parent), "SPARK_LOG_DIR": str(workdir / "logs"),
+           "SPARK_PID_DIR": str(workdir), "SPARK_IDENT_STRING": f"pdm{port}"}
+    env.pop("SPARK_REMOTE", None)
+    start = [str(SBIN / "start-connect-server.sh"), "--master", "local[2]",
+             "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
+             "--conf", "spark.sql.session.timeZone=UTC", "--conf", "spark.sql.shuffle.partitions=2"]
+    subprocess.run(start, env=env, check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        else:
+            logs = "\n".join(p.read_text()[-2000:] for p in (workdir / "logs").glob("*"))
+            raise TimeoutError(f"Spark Connect server did not listen on {port} within {timeout_s} s:\n{logs}")
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(SBIN / "stop-connect-server.sh")], env=env, capture_output=True)
