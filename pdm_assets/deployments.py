@@ -86,9 +86,11 @@ def _parse_day(text: Optional[str], name: str) -> Optional[date]:
 
 
 def _spark_resource(settings: Settings) -> SparkSessionResource:
+    # Few shuffle partitions suit 2-core machines; a cluster deployment raises it.
+    shuffle = int(os.environ.get("PDM_SHUFFLE_PARTITIONS", "8"))
     if settings.deployment == "connect":
-        return SparkSessionResource(remote=EnvVar("SPARK_REMOTE"))
-    return SparkSessionResource(master=os.environ.get("PDM_SPARK_MASTER", "local[*]"))
+        return SparkSessionResource(remote=EnvVar("SPARK_REMOTE"), shuffle_partitions=shuffle)
+    return SparkSessionResource(master=os.environ.get("PDM_SPARK_MASTER", "local[*]"), shuffle_partitions=shuffle)
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:

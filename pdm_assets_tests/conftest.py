@@ -10,6 +10,13 @@ REPO = Path(__file__).resolve().parents[1]
 PUBLISHED_EVENTS = Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _small_spark_settings():
+    """Tiny test data: 2 shuffle partitions, also for sessions the Dagster resources configure."""
+    os.environ["PDM_SHUFFLE_PARTITIONS"] = "2"
+    os.environ["PDM_SPARK_MASTER"] = "local[2]"
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One `local[2]` session, UI off, few shuffle partitions."""

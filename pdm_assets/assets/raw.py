@@ -60,7 +60,8 @@ def _ingest(
     try:
         valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
         valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
-        sample = batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
+        sample = (batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
+                  if reject_count else [])
         store = res.tables.store()
         store.write(batch.rejects.drop("date") if days is None else batch.rejects, rejects_table(table), days)
         metadata = {

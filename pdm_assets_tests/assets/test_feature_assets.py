@@ -22,10 +22,12 @@ def _table(store, spark, name):
     return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in rows)
 
 
-@pytest.fixture
-def ingested(spark, pdm_home):
-    generate(pdm_home / "landing", machines=MACHINES, start=D1, days=5, seed=11, progress=False)
-    settings = Settings.from_env()
+@pytest.fixture(scope="module")
+def ingested(spark, tmp_path_factory):
+    """One raw ingestion for the module: the tests only (re)write features and labels."""
+    home = tmp_path_factory.mktemp("pdm_home")
+    generate(home / "landing", machines=MACHINES, start=D1, days=5, seed=11, progress=False)
+    settings = Settings.from_env({"PDM_HOME": str(home)})
     defs = build_definitions(settings)
     with instance_for_test() as instance:
         assert materialize_range(defs, "group:raw", D1, date(2015, 1, 5), instance).success
