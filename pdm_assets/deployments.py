@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -32,6 +32,9 @@ class Settings:
     end: Optional[date]  # exclusive; None = a live timeline ending yesterday
     features: FeatureParams = FeatureParams()
     labels: LabelParams = LabelParams()
+    spark_master: str = "local[*]"
+    spark_remote: Optional[str] = None
+    shuffle_partitions: int = 8  # few suit a 2-core machine; a cluster deployment raises it
 
     @property
     def warehouse(self) -> Path:
@@ -39,40 +42,51 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
-        deployment = environ.get("PDM_DEPLOYMENT", "local").strip().lower()
+        remote = environ.get("SPARK_REMOTE", "").strip() or None
+        # SPARK_REMOTE alone means "use that Connect server", as PySpark itself reads it.
+        deployment = (environ.get("PDM_DEPLOYMENT") or ("connect" if remote else "local")).strip().lower()
         if deployment not in DEPLOYMENTS:
             raise ValueError(f"PDM_DEPLOYMENT must be one of {', '.join(DEPLOYMENTS)}; got '{deployment}'")
         home = Path(environ.get("PDM_HOME") or Path.home() / ".pdm_assets").expanduser().resolve()
         landing = Path(environ.get("PDM_LANDING_DIR") or home / "landing").expanduser().resolve()
         start = _parse_day(environ.get("PDM_START_DATE"), "PDM_START_DATE") or DEFAULT_START
         end_text = environ.get("PDM_END_DATE")
-        if end_text is None:
-            end = DEFAULT_END if start == DEFAULT_START else None
+        if end_text is None:  # a bounded year by default; a live timeline only when asked for
+            end = DEFAULT_END if start == DEFAULT_START else start + timedelta(days=365)
         elif end_text.strip().lower() in ("", "open", "live", "none"):
             end = None
         else:
             end = _parse_day(end_text, "PDM_END_DATE")
         if end is not None and end <= start:
             raise ValueError(f"PDM_END_DATE ({end}) must be after PDM_START_DATE ({start})")
-        if end is None and start >= date.today():
+        if end is None and start >= utc_today():
             raise ValueError(f"A live timeline needs PDM_START_DATE before today; got {start}")
-        cadence = _hours(environ, "PDM_CADENCE_HOURS", 3)
-        features = FeatureParams(cadence, _hours(environ, "PDM_SHORT_WINDOW_HOURS", 3),
-                                 _hours(environ, "PDM_LONG_WINDOW_HOURS", 24))
-        labels = LabelParams(cadence, _hours(environ, "PDM_LABEL_HORIZON_HOURS", 24))
-        return cls(deployment, home, landing, start, end, features, labels)
+        cadence = _whole_number(environ, "PDM_CADENCE_HOURS", 3)
+        features = FeatureParams(cadence, _whole_number(environ, "PDM_SHORT_WINDOW_HOURS", 3),
+                                 _whole_number(environ, "PDM_LONG_WINDOW_HOURS", 24))
+        labels = LabelParams(cadence, _whole_number(environ, "PDM_LABEL_HORIZON_HOURS", 24))
+        if deployment == "connect" and not remote:
+            raise ValueError("PDM_DEPLOYMENT=connect needs SPARK_REMOTE=sc://host:port")
+        return cls(deployment, home, landing, start, end, features, labels,
+                   spark_master=environ.get("PDM_SPARK_MASTER", "local[*]"), spark_remote=remote,
+                   shuffle_partitions=_whole_number(environ, "PDM_SHUFFLE_PARTITIONS", 8))
 
     def last_day(self) -> date:
         """The last partition day of the timeline."""
-        return (self.end or date.today()) - timedelta(days=1)
+        return (self.end or utc_today()) - timedelta(days=1)
 
 
-def _hours(environ: Mapping[str, str], name: str, default: int) -> int:
+def utc_today() -> date:
+    """Today in UTC, the partitions' time zone."""
+    return datetime.now(timezone.utc).date()
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
     text = environ.get(name, "").strip()
     if not text:
         return default
     if not text.isdigit():
-        raise ValueError(f"{name} must be a whole number of hours; got '{text}'")
+        raise ValueError(f"{name} must be a whole number; got '{text}'")
     return int(text)
 
 
@@ -86,11 +100,9 @@ def _parse_day(text: Optional[str], name: str) -> Optional[date]:
 
 
 def _spark_resource(settings: Settings) -> SparkSessionResource:
-    # Few shuffle partitions suit 2-core machines; a cluster deployment raises it.
-    shuffle = int(os.environ.get("PDM_SHUFFLE_PARTITIONS", "8"))
     if settings.deployment == "connect":
-        return SparkSessionResource(remote=EnvVar("SPARK_REMOTE"), shuffle_partitions=shuffle)
-    return SparkSessionResource(master=os.environ.get("PDM_SPARK_MASTER", "local[*]"), shuffle_partitions=shuffle)
+        return SparkSessionResource(remote=EnvVar("SPARK_REMOTE"), shuffle_partitions=settings.shuffle_partitions)
+    return SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions)
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
@@ -126,7 +138,6 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
     )
     return Definitions(
         assets=assets,
-        asset_checks=[],
         jobs=[ingest_job, features_job],
         resources=build_resources(settings),
         # One process per run: one Spark session (one JVM) serves every step.

@@ -1,10 +1,10 @@
 """The one daily partitions definition, built from the configured timeline."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Optional
 
-from dagster import DailyPartitionsDefinition, PartitionKeyRange, TimeWindow
+from dagster import DailyPartitionsDefinition, TimeWindow
 
 DEFAULT_START = date(2015, 1, 1)
 # Exclusive end of the published year: 365 partitions, 2015-01-01 .. 2015-12-31.
@@ -27,15 +27,3 @@ def days_in_window(window: TimeWindow) -> list[date]:
     first = window.start.date()
     count = (window.end.date() - first).days
     return [first + timedelta(days=i) for i in range(count)]
-
-
-def days_in_key_range(key_range: PartitionKeyRange) -> list[date]:
-    """The calendar days of an inclusive partition key range."""
-    first = datetime.strptime(key_range.start, PARTITION_FORMAT).date()
-    last = datetime.strptime(key_range.end, PARTITION_FORMAT).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def partition_key(day: date) -> str:
-    """The partition key of a day."""
-    return day.strftime(PARTITION_FORMAT)

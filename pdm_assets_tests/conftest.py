@@ -10,6 +10,16 @@ REPO = Path(__file__).resolve().parents[1]
 PUBLISHED_EVENTS = Path(__file__).resolve().parent / "data"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Without Java 17+ stop at once with the reason, not with a traceback in every Spark test."""
+    from pdm_assets.resources.java import JavaNotFoundError, require_java
+
+    try:
+        require_java()
+    except JavaNotFoundError as err:
+        pytest.exit(f"pdm_assets tests: {err}", returncode=2)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _small_spark_settings():
     """Tiny test data: 2 shuffle partitions, also for sessions the Dagster resources configure."""

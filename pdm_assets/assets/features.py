@@ -22,6 +22,7 @@ from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.features import FeatureParams, build_features
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
+from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 
 # "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
 # partition, so the UI shows the true dependency (a day's component ages depend on all earlier
@@ -128,7 +129,10 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
                      f"{lookahead_days} day(s) of failures have arrived."),
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
-        ins={"raw_failures": AssetIn(partition_mapping=lookahead), "raw_machines": AssetIn()},
+        ins={
+            "raw_failures": AssetIn(partition_mapping=lookahead, metadata={ALLOW_MISSING_DAYS: True}),
+            "raw_machines": AssetIn(),
+        },
         # Ordered after the features so its check can verify every label has a feature row.
         deps=[AssetDep("machine_features")],
         io_manager_key="table_io_manager",
@@ -140,7 +144,9 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
     def failure_labels(context: AssetExecutionContext, raw_failures: DataFrame, raw_machines: DataFrame):
         days, start, end = _window(context)
         res = spark_step(context)
-        needed = [days[-1] + timedelta(days=i) for i in range(1, lookahead_days + 1)]
+        timeline_end = partitions.end.date() if partitions.end else None
+        needed = [d for d in (days[-1] + timedelta(days=i) for i in range(1, lookahead_days + 1))
+                  if timeline_end is None or d < timeline_end]  # past a closed timeline nothing will arrive
         arrived = set(res.tables.store().existing_days("raw_failures"))
         missing = [d.isoformat() for d in needed if d not in arrived]
         labels = build_labels(raw_failures, raw_machines, start, end, params).persist()
@@ -152,6 +158,7 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
                 "run_last_day": MetadataValue.text(days[-1].isoformat()),
                 "run_row_count": MetadataValue.int(rows),
                 "horizon_hours": MetadataValue.int(params.horizon_hours),
+                "machines": MetadataValue.int(raw_machines.count()),
                 "label_counts": MetadataValue.json({c: classes.get(c, 0) for c in LABEL_CLASSES}),
                 "lookahead_missing": MetadataValue.text(", ".join(missing) or "none"),
             })

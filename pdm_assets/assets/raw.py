@@ -4,7 +4,6 @@ from datetime import date, datetime, timezone
 from typing import Iterator, Optional, Sequence
 
 from dagster import (
-    AssetCheckResult,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
@@ -62,8 +61,6 @@ def _ingest(
         valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
         sample = (batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
                   if reject_count else [])
-        store = res.tables.store()
-        store.write(batch.rejects.drop("date") if days is None else batch.rejects, rejects_table(table), days)
         metadata = {
             "rejects_table": MetadataValue.path(res.tables.table_path(rejects_table(table))),
             "source_files": MetadataValue.int(len(files)),
@@ -87,6 +84,9 @@ def _ingest(
             rows = "\n".join(f"| {r['source_file']} | {r['line_number']} | {r['reason']} |" for r in sample)
             metadata["rejects_sample"] = MetadataValue.md("| file | line | reason |\n|---|---|---|\n" + rows)
         yield Output(batch.valid, metadata=metadata)
+        # Rejects are stored after the rows: a failed output write leaves both tables as they were.
+        rejects = batch.rejects.drop("date") if days is None else batch.rejects
+        res.tables.store().write(rejects, rejects_table(table), days)
         yield from raw_checks.results(res, dataset, table, days, valid_count, reject_count)
     finally:
         batch.release()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Optional, Sequence
 
 from pyspark import StorageLevel
@@ -66,7 +65,8 @@ def parse_files(
         part = _lines_with_fields(spark, dataset, group, layout)
         lines = part if lines is None else lines.unionByName(part)
     checked = _apply_rules(lines, dataset, known_machines, before_day).persist(StorageLevel.MEMORY_AND_DISK)
-    stamp = F.lit(ingested_at).cast("timestamp")
+    # A string literal parsed in the session zone (UTC): F.lit(datetime) would apply the host's zone.
+    stamp = F.lit(ingested_at.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")
     dated = all(f.day is not None for f in files)  # history and machines files have no day
     valid = checked.where(F.col("_reason").isNull()).select(
         *[F.col(f.name) for f in dataset.fields],

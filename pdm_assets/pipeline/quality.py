@@ -48,11 +48,6 @@ def telemetry_completeness(
     }
 
 
-def counts_by_day(df: DataFrame) -> dict[str, int]:
-    """Row count per partition day, as {YYYY-MM-DD: n}."""
-    return {str(r["date"]): int(r["count"]) for r in df.groupBy("date").count().collect()}
-
-
 def feature_grid_coverage(features: DataFrame, machines: DataFrame, points: int) -> dict[str, int]:
     """Rows, distinct (machine, time) keys and the expected machines x grid points."""
     stats = features.agg(

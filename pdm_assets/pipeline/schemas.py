@@ -7,7 +7,6 @@ from pyspark.sql.types import (
     DateType,
     DoubleType,
     IntegerType,
-    LongType,
     StringType,
     StructField,
     StructType,
@@ -100,16 +99,3 @@ def raw_schema(dataset: Dataset) -> StructType:
     if dataset.daily:
         fields.append(StructField(PARTITION_COLUMN, DateType(), nullable=False))
     return StructType(fields)
-
-
-REJECTS_SCHEMA = StructType(
-    [
-        StructField("dataset", StringType(), nullable=False),
-        StructField("source_file", StringType(), nullable=False),
-        StructField("line_number", LongType(), nullable=False),
-        StructField("line", StringType(), nullable=True),
-        StructField("reason", StringType(), nullable=False),
-        StructField("ingested_at", TimestampType(), nullable=False),
-        StructField(PARTITION_COLUMN, DateType(), nullable=False),
-    ]
-)

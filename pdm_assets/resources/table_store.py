@@ -95,12 +95,13 @@ class ParquetTableStore:
                 units = [_day_dir(d) for d in days]
             with self._locked(table):
                 self._recover_locked(table)
+                # The schema goes first: a crash after the swap must not leave data without it.
+                _atomic_write(root / "_schema.json", df.schema.json())
                 try:
                     self._swap_in(root, staging, units)
                 except BaseException:
                     self._recover_locked(table)  # put back every day this swap had already moved
                     raise
-                (root / "_schema.json").write_text(df.schema.json())
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -125,13 +126,14 @@ class ParquetTableStore:
         journal.parent.mkdir(exist_ok=True)
         trash.mkdir(parents=True, exist_ok=True)
         replaced = [u for u in units if (root / u).exists()]
-        journal.write_text(json.dumps({"units": list(units), "replaced": replaced, "staging": str(staging)}))
-        _fsync_dir(journal.parent)
-        for unit in units:
+        _atomic_write(journal, json.dumps({"units": list(units), "replaced": replaced, "staging": str(staging)}))
+        for position, unit in enumerate(units):
             if (root / unit).exists():
                 os.rename(root / unit, trash / unit)
             _crash_point("between_renames")
             os.rename(staging / unit, root / unit)
+            if position == 0:
+                _crash_point("after_first_swap")
         journal.unlink()  # the commit point: from here on the new version is the live one
         _fsync_dir(journal.parent)
         shutil.rmtree(trash, ignore_errors=True)
@@ -157,6 +159,12 @@ class ParquetTableStore:
                     shutil.rmtree(root / unit, ignore_errors=True)  # new day whose swap was not committed
             journal.unlink()
             shutil.rmtree(trash, ignore_errors=True)
+        # Trash without a journal is from a swap that committed and died before cleaning up.
+        trash_root = root / ".trash"
+        if trash_root.exists():
+            for orphan in trash_root.iterdir():
+                if not (root / ".txn" / f"{orphan.name}.json").exists():
+                    shutil.rmtree(orphan, ignore_errors=True)
         self._remove_stale_staging(root)
 
     @staticmethod
@@ -178,6 +186,17 @@ class ParquetTableStore:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write a small file so readers see the old or the new content, never a torn one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -11,6 +11,13 @@ from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.table_store import ParquetTableStore
 
 SUPPORTED_FORMATS = ("parquet",)
+# Input metadata for an input that may lack some mapped days (a lookahead that has not arrived):
+# the asset then reports the gap itself instead of failing.
+ALLOW_MISSING_DAYS = "allow_missing_days"
+
+
+class MissingUpstreamDaysError(LookupError):
+    """An input's mapped upstream days have not been materialized."""
 
 
 class TableStoreResource(ConfigurableResource):
@@ -55,4 +62,15 @@ class SparkTableIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> DataFrame:
         table = context.asset_key.path[-1]
-        return self.tables.store().read(self.spark.session, table, _days(context))
+        days = _days(context)
+        store = self.tables.store()
+        if days is not None and not context.definition_metadata.get(ALLOW_MISSING_DAYS, False):
+            present = set(store.existing_days(table))
+            missing = [d.isoformat() for d in days if d not in present]
+            if missing:
+                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                raise MissingUpstreamDaysError(
+                    f"{table} has no data for {shown}, which this step reads; materialize {table} for "
+                    "those days first (a partial input would give wrong results, not an error)."
+                )
+        return store.read(self.spark.session, table, days)

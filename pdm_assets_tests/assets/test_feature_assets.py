@@ -1,6 +1,7 @@
 """Feature and label assets: range runs equal single days in any order; lookahead is visible."""
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -74,3 +75,10 @@ def test_the_first_day_of_the_timeline_warns_of_its_short_windows(ingested, spar
     signals = ("volt", "rotate", "pressure", "vibration")
     assert set(nulls) == {f"{s}_std_{w}" for s in signals for w in ("3h", "24h")}
     assert set(nulls.values()) == {MACHINES}
+
+
+def test_a_missing_upstream_day_fails_instead_of_giving_partial_windows(ingested, spark):
+    defs, instance, store = ingested
+    result = materialize_range(defs, "key:machine_features", date(2015, 1, 7), date(2015, 1, 7), instance)
+    assert not result.success
+    assert re.search(r"raw_(telemetry|errors) has no data for 2015-01-06, 2015-01-07", failure_message(result))

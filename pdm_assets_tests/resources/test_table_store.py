@@ -86,6 +86,30 @@ def test_a_process_killed_between_swaps_leaves_the_previous_version_readable(spa
     assert not list((tmp_path / "t" / ".txn").iterdir())
 
 
+def test_a_kill_after_swapping_in_a_new_day_rolls_that_day_back(spark, tmp_path):
+    store = ParquetTableStore(tmp_path)
+    store.write(_frame(spark, [(1, "old2", D2)]), "t", [D2])
+    script = textwrap.dedent(
+        f"""
+        import shutil
+        from pdm_assets.resources.table_store import ParquetTableStore
+        store = ParquetTableStore({str(tmp_path)!r})
+        root = store.path("t")
+        staging = root / ".staging" / "killed"
+        shutil.copytree(root / "date=2015-01-02", staging / "date=2015-01-01")  # a day that did not exist
+        shutil.copytree(root / "date=2015-01-02", staging / "date=2015-01-02")
+        with store._locked("t"):
+            store._swap_in(root, staging, ["date=2015-01-01", "date=2015-01-02"])
+        """
+    )
+    env = {**os.environ, "PDM_TEST_CRASH_AT": "after_first_swap"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 137, done.stderr
+    assert (tmp_path / "t" / "date=2015-01-01").exists()  # the uncommitted new day was live for a moment
+    assert _rows(store, spark) == [(1, "old2", D2)]
+    assert store.existing_days("t") == [D2]
+
+
 def test_whole_tables_and_missing_tables(spark, tmp_path):
     store = ParquetTableStore(tmp_path)
     with pytest.raises(TableNotFoundError, match="'machines' has not been written"):
