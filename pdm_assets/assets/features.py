@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.assets import feature_checks
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
+from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.features import FeatureParams, build_features
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
@@ -102,9 +102,7 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         try:
             rows = _per_day_counts(context, features, days)
             yield Output(features, metadata={
-                "run_first_day": MetadataValue.text(days[0].isoformat()),
-                "run_last_day": MetadataValue.text(days[-1].isoformat()),
-                "run_row_count": MetadataValue.int(rows),
+                **run_window_metadata(days, rows),
                 "machines": MetadataValue.int(raw_machines.count()),
                 "cadence_hours": MetadataValue.int(params.cadence_hours),
                 "windows_hours": MetadataValue.text(f"{params.short_window_hours}, {params.long_window_hours}"),
@@ -154,9 +152,7 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
             rows = _per_day_counts(context, labels, days)
             classes = {r["label"]: r["count"] for r in labels.groupBy("label").count().collect()}
             yield Output(labels, metadata={
-                "run_first_day": MetadataValue.text(days[0].isoformat()),
-                "run_last_day": MetadataValue.text(days[-1].isoformat()),
-                "run_row_count": MetadataValue.int(rows),
+                **run_window_metadata(days, rows),
                 "horizon_hours": MetadataValue.int(params.horizon_hours),
                 "machines": MetadataValue.int(raw_machines.count()),
                 "label_counts": MetadataValue.json({c: classes.get(c, 0) for c in LABEL_CLASSES}),

@@ -16,7 +16,7 @@ from dagster import (
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets import raw_checks
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
+from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.ingest import ParsedBatch, parse_files
 from pdm_assets.pipeline.landing_files import LandingFile
@@ -69,9 +69,7 @@ def _ingest(
             metadata["dagster/row_count"] = MetadataValue.int(valid_count)
             metadata["reject_count"] = MetadataValue.int(reject_count)
         else:
-            metadata["run_first_day"] = MetadataValue.text(days[0].isoformat())
-            metadata["run_last_day"] = MetadataValue.text(days[-1].isoformat())
-            metadata["run_row_count"] = MetadataValue.int(valid_count)
+            metadata.update(run_window_metadata(days, valid_count))
             metadata["run_reject_count"] = MetadataValue.int(reject_count)
             for day in days:  # each day's materialization carries its own figures
                 key = day.isoformat()
