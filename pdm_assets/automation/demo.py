@@ -93,12 +93,14 @@ def _summary(result, seconds: float, settings, dagster_home: Path) -> str:
         figures[1] += int(meta.get("dagster/row_count", 0))
         figures[2] += int(meta.get("reject_count", 0))
     for key, (parts, rows, rejects) in totals.items():
-        lines.append(f"  {key:<20} {parts:>4} partition(s) {rows:>11,} rows {rejects:>7,} rejects")
-    failed = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-              and not e.event_specific_data.passed]
-    for event in failed:
-        data = event.event_specific_data
-        lines.append(f"  check {data.asset_key.to_user_string()}.{data.check_name} did not pass")
+        shown_rejects = f"{rejects:>7,} rejects" if key.startswith("raw_") else ""
+        lines.append(f"  {key:<20} {parts:>4} partition(s) {rows:>11,} rows {shown_rejects}")
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        kind = "warning" if evaluation.severity.value == "WARN" else "ERROR"
+        detail = ", ".join(f"{k}={v.value}" for k, v in evaluation.metadata.items())
+        lines.append(f"  {kind}: {evaluation.asset_key.to_user_string()}.{evaluation.check_name} ({detail})")
     lines += [
         f"Tables:   {settings.warehouse}",
         f"Landing:  {settings.landing_dir}",
