@@ -15,12 +15,11 @@ from dagster import (
     asset,
 )
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from pdm_assets.assets import feature_checks
 from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
-from pdm_assets.pipeline.features import FeatureParams, build_features
+from pdm_assets.pipeline.features import FeatureParams, build_features, maintenance_with_history
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 
@@ -91,12 +90,8 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         raw_machines: DataFrame,
     ):
         days, start, end = _window(context)
-        maint = raw_maint.select("datetime", "machine_id", "comp").unionByName(
-            raw_maint_history.select("datetime", "machine_id", "comp"))
-        history_start = partitions.start.replace(tzinfo=None)
-        first_record = raw_maint_history.agg(F.min("datetime")).first()[0]
-        if first_record is not None and first_record < history_start:
-            history_start = datetime.combine(first_record.date(), time())
+        maint, history_start = maintenance_with_history(
+            raw_maint, raw_maint_history, partitions.start.replace(tzinfo=None))
         features = build_features(raw_telemetry, raw_errors, maint, raw_machines, start, end, params,
                                   history_start=history_start).persist()
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -168,3 +168,19 @@ def build_features(
     features = at_points.select(*out, *[v.alias(name) for name, v in stats.items()])
     attributes = F.broadcast(machines.select("machine_id", *MACHINE_COLUMNS))
     return features.join(attributes, "machine_id").select(*KEY_COLUMNS, *feature_columns(params))
+
+
+def maintenance_with_history(
+    maint: DataFrame, history: DataFrame, first_partition: datetime
+) -> tuple[DataFrame, datetime]:
+    """All replacements (partitioned days plus pre-timeline history) and where that history starts.
+
+    `history_start` is midnight of the earliest history record, or the first partition when the
+    history is empty or no earlier: a component never replaced is at least that old.
+    """
+    columns = ("datetime", "machine_id", "comp")
+    merged = maint.select(*columns).unionByName(history.select(*columns))
+    first_record = history.agg(F.min("datetime")).first()[0]
+    if first_record is not None and first_record < first_partition:
+        return merged, datetime.combine(first_record.date(), time())
+    return merged, first_partition

@@ -245,3 +245,18 @@ def test_range_equals_union_of_single_days(spark):
     assert_rows_close(part, {k: v for k, v in whole.items() if h(D2, 4) <= k[1] < h(D2, 10)})
     assert {t for _, t in part} == {h(D2, 6), h(D2, 9)}
     assert build(inputs, D2, D2) == {}  # an empty range is empty, not an error
+
+
+def test_maintenance_with_history_merges_and_finds_where_history_starts(spark):
+    from datetime import datetime as _dt
+
+    from pdm_assets.pipeline.features import maintenance_with_history
+
+    schema = "datetime timestamp, machine_id int, comp string"
+    days = spark.createDataFrame([(_dt(2015, 1, 2, 6), 1, "comp1")], schema)
+    history = spark.createDataFrame([(_dt(2014, 6, 1, 6), 1, "comp2"), (_dt(2014, 9, 1, 6), 2, "comp3")], schema)
+    first = _dt(2015, 1, 1)
+    merged, start = maintenance_with_history(days, history, first)
+    assert merged.count() == 3 and start == _dt(2014, 6, 1)
+    _, start_without_history = maintenance_with_history(days, history.limit(0), first)
+    assert start_without_history == first
