@@ -1,6 +1,7 @@
 """Feature and label assets: thin wiring of pipeline.features / pipeline.labels onto partitions."""
 import math
 from datetime import datetime, time, timedelta
+from typing import Optional
 
 from dagster import (
     AssetDep,
@@ -47,8 +48,10 @@ def _window(context: AssetExecutionContext) -> tuple[list, datetime, datetime]:
     return days, datetime.combine(days[0], time()), datetime.combine(days[-1] + timedelta(days=1), time())
 
 
-def _per_day_counts(context: AssetExecutionContext, df: DataFrame, days: list) -> int:
-    counts = {str(r["date"]): r["count"] for r in df.groupBy("date").count().collect()}
+def _per_day_counts(context: AssetExecutionContext, df: DataFrame, days: list, counts: Optional[dict] = None) -> int:
+    """Record each day's row count on its own partition; `counts` ({day: rows}) if already known."""
+    if counts is None:
+        counts = {str(r["date"]): r["count"] for r in df.groupBy("date").count().collect()}
     for day in days:
         key = day.isoformat()
         context.add_asset_metadata({"dagster/row_count": MetadataValue.int(counts.get(key, 0))}, partition_key=key)
@@ -144,8 +147,14 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         missing = [d.isoformat() for d in needed if d not in arrived]
         labels = build_labels(raw_failures, raw_machines, start, end, params).persist()
         try:
-            rows = _per_day_counts(context, labels, days)
-            classes = {r["label"]: r["count"] for r in labels.groupBy("label").count().collect()}
+            # One job for both figures: rows per day and per class.
+            cells = labels.groupBy("date", "label").count().collect()
+            per_day: dict[str, int] = {}
+            classes: dict[str, int] = {}
+            for r in cells:
+                per_day[str(r["date"])] = per_day.get(str(r["date"]), 0) + r["count"]
+                classes[r["label"]] = classes.get(r["label"], 0) + r["count"]
+            rows = _per_day_counts(context, labels, days, per_day)
             yield Output(labels, metadata={
                 **run_window_metadata(days, rows),
                 "horizon_hours": MetadataValue.int(params.horizon_hours),

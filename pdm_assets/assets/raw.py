@@ -83,8 +83,13 @@ def _ingest(
             metadata["rejects_sample"] = MetadataValue.md("| file | line | reason |\n|---|---|---|\n" + rows)
         yield Output(batch.valid, metadata=metadata)
         # Rejects are stored after the rows: a failed output write leaves both tables as they were.
-        rejects = batch.rejects.drop("date") if days is None else batch.rejects
-        res.tables.store().write(rejects, rejects_table(table), days)
+        store = res.tables.store()
+        if days is None:
+            store.write(batch.rejects.drop("date"), rejects_table(table))
+        elif reject_count:
+            store.write(batch.rejects, rejects_table(table), days)
+        else:  # the usual case: empty days, no Spark job
+            store.write_empty_days(rejects_table(table), batch.rejects.schema, days)
         yield from raw_checks.results(res, dataset, table, days, valid_count, reject_count)
     finally:
         batch.release()

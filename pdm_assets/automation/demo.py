@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+# Dagster's switch for range runs: one "planned" event per asset with the range, instead of one per
+# asset and day (a year of 8 assets is ~2,900 events, ~35 s before the run starts). The price, in
+# Dagster's words: a failed range run does not mark its partitions failed in the UI.
+PLANNED_EVENTS_AS_SUBSETS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
 def _ensure_dagster_home(home: Path) -> Path:
     """Use $DAGSTER_HOME, else <PDM_HOME>/dagster, so `dagster dev` later shows this run."""
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
@@ -31,6 +37,7 @@ def _ensure_dagster_home(home: Path) -> Path:
     if not config.exists():  # runs offline: no usage telemetry
         config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
+    os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
     return dagster_home
 
 

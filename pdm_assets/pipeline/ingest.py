@@ -11,13 +11,12 @@ from datetime import date, datetime
 from typing import Optional, Sequence
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pdm_assets.pipeline.landing_files import LandingFile, read_header
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN, TIMESTAMP_FORMAT, Dataset, Field
 
-_QUOTED = r'^"(.*)"$'
 
 
 @dataclass
@@ -26,7 +25,8 @@ class ParsedBatch:
 
     valid: DataFrame
     rejects: DataFrame
-    checked: DataFrame  # cached: valid and rejects are two filters of one parse
+    checked: DataFrame  # valid and rejects are two filters of this one parse
+    cached: list[DataFrame]
 
     def counts_by_day(self) -> tuple[dict[str, int], dict[str, int]]:
         """Valid and rejected line counts per day ({YYYY-MM-DD or 'all': n}), from one job."""
@@ -38,7 +38,8 @@ class ParsedBatch:
 
     def release(self) -> None:
         """Drop the cached parse."""
-        self.checked.unpersist()
+        for frame in self.cached:
+            frame.unpersist()
 
 
 def parse_files(
@@ -64,7 +65,8 @@ def parse_files(
     for layout, group in groups.items():
         part = _lines_with_fields(spark, dataset, group, layout)
         lines = part if lines is None else lines.unionByName(part)
-    checked = _apply_rules(lines, dataset, known_machines, before_day).persist(StorageLevel.MEMORY_AND_DISK)
+    ruled = _apply_rules(lines, dataset, known_machines, before_day).persist(StorageLevel.MEMORY_AND_DISK)
+    checked = _reject_duplicates(ruled, dataset)
     # A string literal parsed in the session zone (UTC): F.lit(datetime) would apply the host's zone.
     stamp = F.lit(ingested_at.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")
     dated = all(f.day is not None for f in files)  # history and machines files have no day
@@ -83,7 +85,7 @@ def parse_files(
         stamp.alias("ingested_at"),
         F.col("_day").alias(PARTITION_COLUMN),
     )
-    return ParsedBatch(valid=valid, rejects=rejects, checked=checked)
+    return ParsedBatch(valid=valid, rejects=rejects, checked=checked, cached=[ruled])
 
 
 class MissingColumnError(ValueError):
@@ -121,9 +123,14 @@ def _lines_with_fields(
         .withColumn("_expected_width", F.lit(width))
     )
     for field, position in zip(dataset.fields, positions):
-        raw = F.regexp_replace(F.trim(F.get(F.col("_cells"), position)), _QUOTED, "$1")
-        lines = lines.withColumn(f"_raw_{field.name}", raw)
+        lines = lines.withColumn(f"_raw_{field.name}", _unquoted(F.trim(F.get(F.col("_cells"), position))))
     return lines
+
+
+def _unquoted(cell: Column) -> Column:
+    """A cell without its surrounding double quotes (a substring test: a regex per cell cost seconds)."""
+    quoted = cell.startswith('"') & cell.endswith('"') & (F.length(cell) >= 2)
+    return F.when(quoted, cell.substr(F.lit(2), F.length(cell) - 2)).otherwise(cell)
 
 
 def _typed(field: Field) -> Column:
@@ -170,8 +177,7 @@ def _apply_rules(
         )
     if "datetime" in lines.columns:
         reasons.append(_time_rule(before_day))
-    lines = lines.withColumn("_reason", _join_reasons(reasons))
-    return _reject_duplicates(lines, dataset)
+    return lines.withColumn("_reason", _join_reasons(reasons))
 
 
 def _time_rule(before_day: Optional[date]) -> Column:
@@ -193,12 +199,21 @@ def _reject_duplicates(lines: DataFrame, dataset: Dataset) -> DataFrame:
     """Keep the first clean occurrence of a key (by file, line); later ones are rejected naming it.
 
     Only clean rows compete: a row already rejected for another reason must not shadow a later
-    valid row with the same key.
+    valid row with the same key. Repeated keys are found by a hash aggregate over the key columns
+    alone (a window would shuffle and sort whole lines); usually there are none and nothing is joined.
     """
-    lines = lines.withColumn("_clean", F.col("_reason").isNull())
-    by_key = Window.partitionBy("_clean", *dataset.key).orderBy("source_file", "line_number")
-    first_seen = F.first(F.concat_ws(":", F.col("source_file"), F.col("line_number").cast("string"))).over(by_key)
-    duplicate = F.col("_clean") & (F.row_number().over(by_key) > 1)
-    return lines.withColumn(
-        "_reason", F.when(duplicate, F.concat(F.lit("duplicate key of "), first_seen)).otherwise(F.col("_reason"))
+    origin = F.struct(F.col("source_file"), F.col("line_number"))
+    repeated = (
+        lines.where(F.col("_reason").isNull())
+        .groupBy(*dataset.key)
+        .agg(F.count(F.lit(1)).alias("_copies"), F.min(origin).alias("_first"))
+        .where(F.col("_copies") > 1)
+        .drop("_copies")
     )
+    if repeated.isEmpty():
+        return lines
+    marked = lines.join(repeated, list(dataset.key), "left")
+    duplicate = F.col("_reason").isNull() & F.col("_first").isNotNull() & (origin != F.col("_first"))
+    named = F.concat(F.lit("duplicate key of "), F.col("_first.source_file"), F.lit(":"),
+                     F.col("_first.line_number").cast("string"))
+    return marked.withColumn("_reason", F.when(duplicate, named).otherwise(F.col("_reason"))).drop("_first")

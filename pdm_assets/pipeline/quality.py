@@ -48,19 +48,18 @@ def telemetry_completeness(
     }
 
 
-def feature_grid_coverage(features: DataFrame, machines: DataFrame, points: int) -> dict[str, int]:
-    """Rows, distinct (machine, time) keys and the expected machines x grid points."""
+def feature_profile(
+    features: DataFrame, machines: DataFrame, points: int, columns: Sequence[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Grid coverage (rows, distinct keys, expected machines x points) and nulls per column, one pass."""
     stats = features.agg(
-        F.count("*").alias("rows"), F.count_distinct("machine_id", "timestamp").alias("distinct_keys")
+        F.count("*").alias("_rows"),
+        F.count_distinct("machine_id", "timestamp").alias("_keys"),
+        *[F.count_if(F.col(c).isNull()).alias(c) for c in columns],
     ).first()
     expected = machines.select("machine_id").distinct().count() * points
-    return {"rows": int(stats["rows"]), "distinct_keys": int(stats["distinct_keys"]), "expected_rows": expected}
-
-
-def null_counts(df: DataFrame, columns: Sequence[str]) -> dict[str, int]:
-    """Nulls per column, from one pass."""
-    row = df.agg(*[F.count_if(F.col(c).isNull()).alias(c) for c in columns]).first()
-    return {c: int(row[c] or 0) for c in columns}
+    coverage = {"rows": int(stats["_rows"]), "distinct_keys": int(stats["_keys"]), "expected_rows": expected}
+    return coverage, {c: int(stats[c] or 0) for c in columns}
 
 
 def rows_without_match(left: DataFrame, right: DataFrame, keys: Sequence[str]) -> int:

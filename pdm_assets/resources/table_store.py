@@ -83,6 +83,15 @@ class ParquetTableStore:
     # ----------------------------------------------------------------- writing
     def write(self, df: DataFrame, table: str, days: Optional[Sequence[date]] = None) -> None:
         """Replace exactly `days` of a partitioned table (or the whole table when `days` is None)."""
+        self._replace(table, df.schema, days, df)
+
+    def write_empty_days(self, table: str, schema: StructType, days: Sequence[date]) -> None:
+        """Replace `days` with no rows, without a Spark job (e.g. a day whose delivery had no rejects)."""
+        if PARTITION_COLUMN not in schema.fieldNames():
+            raise ValueError(f"write_empty_days needs a partitioned schema (a '{PARTITION_COLUMN}' column)")
+        self._replace(table, schema, days, None)
+
+    def _replace(self, table: str, schema: StructType, days: Optional[Sequence[date]], df: Optional[DataFrame]) -> None:
         root = self.path(table)
         root.mkdir(parents=True, exist_ok=True)
         staging = root / ".staging" / uuid.uuid4().hex
@@ -91,12 +100,16 @@ class ParquetTableStore:
                 df.write.mode("overwrite").parquet(str(staging / "data"))
                 units = ["data"]
             else:
-                self._write_days_to_staging(df, staging, days)
+                if df is None:
+                    for day in days:
+                        (staging / _day_dir(day)).mkdir(parents=True)
+                else:
+                    self._write_days_to_staging(df, staging, days)
                 units = [_day_dir(d) for d in days]
             with self._locked(table):
                 self._recover_locked(table)
                 # The schema goes first: a crash after the swap must not leave data without it.
-                _atomic_write(root / "_schema.json", df.schema.json())
+                _atomic_write(root / "_schema.json", schema.json())
                 try:
                     self._swap_in(root, staging, units)
                 except BaseException:

@@ -39,6 +39,18 @@ def test_a_day_with_no_rows_still_replaces_the_old_day(spark, tmp_path):
     assert store.existing_days("t") == [D1, D2]
 
 
+def test_writing_empty_days_replaces_them_without_a_spark_job(spark, tmp_path):
+    store = ParquetTableStore(tmp_path)
+    frame = _frame(spark, [(1, "a", D1), (1, "b", D2)])
+    store.write(frame, "t", [D1, D2])
+    store.write_empty_days("t", frame.schema, [D2, D3])
+    assert _rows(store, spark) == [(1, "a", D1)]
+    assert store.existing_days("t") == [D1, D2, D3]
+    assert store.read(spark, "t", [D3]).schema == frame.schema
+    with pytest.raises(ValueError, match="partitioned schema"):
+        store.write_empty_days("t", frame.drop("date").schema, [D1])
+
+
 def test_rows_outside_the_written_days_are_refused_and_nothing_changes(spark, tmp_path):
     store = ParquetTableStore(tmp_path)
     store.write(_frame(spark, [(1, "a", D1)]), "t", [D1])
