@@ -11,10 +11,12 @@ from dagster import Definitions, EnvVar, ResourceDefinition, define_asset_job, i
 
 from pdm_assets.assets.features import build_feature_assets
 from pdm_assets.assets.raw import build_raw_assets
+from pdm_assets.assets.training import build_training_assets
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
 from pdm_assets.resources.landing import LandingZoneResource
+from pdm_assets.resources.model_registry import MlflowResource, local_mlflow_uris
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.tables import SparkTableIOManager, TableStoreResource
 
@@ -35,6 +37,9 @@ class Settings:
     spark_master: str = "local[*]"
     spark_remote: Optional[str] = None
     shuffle_partitions: int = 8  # few suit a 2-core machine; a cluster deployment raises it
+    mlflow_tracking_uri: str = ""  # empty: SQLite under PDM_HOME/mlflow
+    mlflow_registry_uri: str = ""
+    model_name: str = "pdm_failure_model"
 
     @property
     def warehouse(self) -> Path:
@@ -69,7 +74,10 @@ class Settings:
             raise ValueError("PDM_DEPLOYMENT=connect needs SPARK_REMOTE=sc://host:port")
         return cls(deployment, home, landing, start, end, features, labels,
                    spark_master=environ.get("PDM_SPARK_MASTER", "local[*]"), spark_remote=remote,
-                   shuffle_partitions=_whole_number(environ, "PDM_SHUFFLE_PARTITIONS", 8))
+                   shuffle_partitions=_whole_number(environ, "PDM_SHUFFLE_PARTITIONS", 8),
+                   mlflow_tracking_uri=environ.get("PDM_MLFLOW_TRACKING_URI", "").strip(),
+                   mlflow_registry_uri=environ.get("PDM_MLFLOW_REGISTRY_URI", "").strip(),
+                   model_name=environ.get("PDM_MODEL_NAME", "").strip() or "pdm_failure_model")
 
     def last_day(self) -> date:
         """The last partition day of the timeline."""
@@ -105,6 +113,17 @@ def _spark_resource(settings: Settings) -> SparkSessionResource:
     return SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions)
 
 
+def _mlflow_resource(settings: Settings) -> MlflowResource:
+    local_uri, local_artifacts = local_mlflow_uris(settings.home)
+    tracking = settings.mlflow_tracking_uri or local_uri
+    return MlflowResource(
+        tracking_uri=tracking,
+        registry_uri=settings.mlflow_registry_uri,
+        artifact_root=local_artifacts if tracking == local_uri else "",
+        model_name=settings.model_name,
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, Any]:
     """Resources of the selected deployment."""
     if settings.deployment == "databricks":
@@ -118,6 +137,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "tables": tables,
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
         "table_io_manager": SparkTableIOManager(tables=tables, spark=spark),
+        "mlflow": _mlflow_resource(settings),
         # Local and Connect runs execute steps in this process: no launcher.
         "step_launcher": ResourceDefinition.none_resource(description="No step launcher: steps run here."),
     }
@@ -127,7 +147,11 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
     """Assets, jobs and resources for the deployment the environment selects."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings.start, settings.end)
-    assets = [*build_raw_assets(partitions), *build_feature_assets(partitions, settings.features, settings.labels)]
+    assets = [
+        *build_raw_assets(partitions),
+        *build_feature_assets(partitions, settings.features, settings.labels),
+        *build_training_assets(settings.features, settings.labels),
+    ]
     ingest_job = define_asset_job(
         "ingest_raw_job", selection="group:raw", partitions_def=partitions,
         description="Ingest the landing zone into the raw tables for a day or a range of days.",
@@ -136,9 +160,13 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         "features_job", selection="group:raw or group:features", partitions_def=partitions,
         description="Ingest, then build features and labels for a day or a range of days.",
     )
+    training_job = define_asset_job(
+        "training_job", selection="group:training",
+        description="Build the training set from the labelled days present, train, track, register and gate the model.",
+    )
     return Definitions(
         assets=assets,
-        jobs=[ingest_job, features_job],
+        jobs=[ingest_job, features_job, training_job],
         resources=build_resources(settings),
         # One process per run: one Spark session (one JVM) serves every step.
         executor=in_process_executor,

@@ -10,6 +10,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Optional
 
 
 from pdm_assets.automation.demo import PLANNED_EVENTS_AS_SUBSETS
@@ -28,15 +29,21 @@ def main() -> None:
     if not args.per_partition_planned_events:
         os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
 
-    home = args.home or Path(tempfile.mkdtemp(prefix="pdm_bench_"))
+    run_backfill(args.home, args.machines, args.days, args.seed)
+
+
+def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> Path:
+    """Simulate, then one range run of raw assets, features and labels; print the figures; return PDM_HOME."""
+    home = home or Path(tempfile.mkdtemp(prefix="pdm_bench_"))
     os.environ["PDM_HOME"] = str(home)
+    os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
     start = date(2015, 1, 1)
-    last = start + timedelta(days=args.days - 1)
+    last = start + timedelta(days=days - 1)
 
     from pdm_assets.simulator import generate
 
     began = time.perf_counter()
-    sim = generate(home / "landing", machines=args.machines, start=start, days=args.days, seed=args.seed, progress=False)
+    sim = generate(home / "landing", machines=machines, start=start, days=days, seed=seed, progress=False)
     simulate_s = time.perf_counter() - began
 
     from dagster import AssetSelection, instance_for_test, materialize
@@ -60,8 +67,8 @@ def main() -> None:
         recording = _materialization_recording(instance, result.run_id)
     memory = peak_memory_mib()
     telemetry_rows = sim.rows.get("telemetry", 0)
-    feature_rows = args.machines * args.days * 8
-    print(f"\n== raw + features + labels, {args.machines} machines x {args.days} days, one run ({runs} run) ==")
+    feature_rows = machines * days * 8
+    print(f"\n== raw + features + labels, {machines} machines x {days} days, one run ({runs} run) ==")
     print(f"planned events as subsets: {os.environ.get(PLANNED_EVENTS_AS_SUBSETS, 'false')} ({PLANNED_EVENTS_AS_SUBSETS})")
     print(f"simulate (not in the wall time)   {simulate_s:8.1f} s")
     print(f"wall time, raw -> features/labels {wall:8.1f} s")
@@ -72,6 +79,7 @@ def main() -> None:
         print(f"  step {step:<28} {seconds:8.1f} s   ({count} materializations recorded in {spent:.1f} s)")
     print(f"peak memory: python {memory['python']:,.0f} MiB, Spark JVM {memory['jvm']:,.0f} MiB")
     print(f"PDM_HOME {home}")
+    return home
 
 
 def _materialization_recording(instance, run_id: str) -> dict[str, tuple[int, float]]:

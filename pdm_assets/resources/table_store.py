@@ -70,10 +70,11 @@ class ParquetTableStore:
         schema = self.schema(table)
         root = self.path(table)
         if days is None:
-            if PARTITION_COLUMN in schema.fieldNames():
-                paths = [str(root / _day_dir(d)) for d in self.existing_days(table)]
-            else:
+            # Whole tables live in data/ (they may still carry a date column, e.g. a training set).
+            if (root / "data").exists():
                 paths = [str(root / "data")]
+            else:
+                paths = [str(root / _day_dir(d)) for d in self.existing_days(table)]
         else:
             paths = [str(root / _day_dir(d)) for d in days if (root / _day_dir(d)).exists()]
         if not paths:

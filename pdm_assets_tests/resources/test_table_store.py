@@ -131,6 +131,12 @@ def test_whole_tables_and_missing_tables(spark, tmp_path):
     assert [tuple(r) for r in store.read(spark, "machines").collect()] == [(2, "model1")]
 
 
+def test_a_whole_table_with_a_date_column_reads_back_whole(spark, tmp_path):
+    store = ParquetTableStore(tmp_path)
+    store.write(_frame(spark, [(1, "a", D1), (2, "b", D2)]), "whole")
+    assert _rows(store, spark, "whole") == [(1, "a", D1), (2, "b", D2)]
+
+
 def test_reading_days_never_written_gives_an_empty_typed_frame(spark, tmp_path):
     store = ParquetTableStore(tmp_path)
     store.write(_frame(spark, [(1, "a", D1)]), "t", [D1])

@@ -1,0 +1,91 @@
+"""MLflow as a Dagster resource: where runs are tracked, where the model is registered, the champion alias.
+
+Local default: a SQLite tracking and registry database and an artifact folder under
+`<PDM_HOME>/mlflow`. On Databricks the same resource points at `databricks` / `databricks-uc`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from dagster import ConfigurableResource
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+CHAMPION = "champion"
+
+
+class ModelNotFoundError(LookupError):
+    """The registered model, the version or the alias asked for does not exist."""
+
+
+def local_mlflow_uris(home: Path) -> tuple[str, str]:
+    """(tracking/registry URI, artifact root) of the local SQLite store under PDM_HOME."""
+    folder = home / "mlflow"
+    return f"sqlite:///{folder / 'mlflow.db'}", (folder / "artifacts").as_uri()
+
+
+class MlflowResource(ConfigurableResource):
+    """MLflow tracking and registry, the experiment and the one registered model the project uses."""
+
+    tracking_uri: str
+    registry_uri: str = ""  # empty: the tracking URI
+    artifact_root: str = ""  # for a new experiment; empty: the server's default
+    experiment: str = "pdm_assets"
+    model_name: str = "pdm_failure_model"
+    ui_url: str = "http://127.0.0.1:5000"  # an MLflow UI over this store, for links shown in Dagster
+
+    def activate(self) -> str:
+        """Point the mlflow module at this store and return the experiment id (created if needed)."""
+        import mlflow
+
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri or self.tracking_uri)
+        found = mlflow.get_experiment_by_name(self.experiment)
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            experiment_id = mlflow.create_experiment(self.experiment, artifact_location=self.artifact_root or None)
+        mlflow.set_experiment(experiment_id=experiment_id)
+        return experiment_id
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri or self.tracking_uri)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def champion(self) -> Optional[ModelVersion]:
+        """The version the champion alias points at, or None (no model or no alias yet)."""
+        try:
+            return self.client().get_model_version_by_alias(self.model_name, CHAMPION)
+        except MlflowException as err:
+            if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+                return None
+            raise
+
+    def resolve(self, version: Optional[str] = None) -> ModelVersion:
+        """A pinned version, or the champion; a clear error naming the registered model otherwise."""
+        client = self.client()
+        try:
+            client.get_registered_model(self.model_name)
+        except MlflowException as err:
+            raise ModelNotFoundError(
+                f"No registered model '{self.model_name}' in {self.registry_uri or self.tracking_uri}: "
+                "materialize failure_model first."
+            ) from err
+        if version:
+            try:
+                return client.get_model_version(self.model_name, str(version))
+            except MlflowException as err:
+                raise ModelNotFoundError(f"Registered model '{self.model_name}' has no version {version}.") from err
+        found = self.champion()
+        if found is None:
+            raise ModelNotFoundError(
+                f"Registered model '{self.model_name}' has no '{CHAMPION}' alias: no version has passed the "
+                "quality gate yet (see the failure_model quality_gate check), or pin a version."
+            )
+        return found
