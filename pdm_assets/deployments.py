@@ -11,7 +11,9 @@ from dagster import Definitions, EnvVar, ResourceDefinition, define_asset_job, i
 
 from pdm_assets.assets.features import build_feature_assets
 from pdm_assets.assets.raw import build_raw_assets
+from pdm_assets.assets.scoring import DEFAULT_RESULTS_TABLE, build_scoring_assets
 from pdm_assets.assets.training import build_training_assets
+from pdm_assets.automation.sensors import scoring_sensors
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
@@ -40,6 +42,7 @@ class Settings:
     mlflow_tracking_uri: str = ""  # empty: SQLite under PDM_HOME/mlflow
     mlflow_registry_uri: str = ""
     model_name: str = "pdm_failure_model"
+    rescore_days: int = 7  # days champion_sensor re-scores when the champion moves
 
     @property
     def warehouse(self) -> Path:
@@ -77,7 +80,8 @@ class Settings:
                    shuffle_partitions=_whole_number(environ, "PDM_SHUFFLE_PARTITIONS", 8),
                    mlflow_tracking_uri=environ.get("PDM_MLFLOW_TRACKING_URI", "").strip(),
                    mlflow_registry_uri=environ.get("PDM_MLFLOW_REGISTRY_URI", "").strip(),
-                   model_name=environ.get("PDM_MODEL_NAME", "").strip() or "pdm_failure_model")
+                   model_name=environ.get("PDM_MODEL_NAME", "").strip() or "pdm_failure_model",
+                   rescore_days=_whole_number(environ, "PDM_RESCORE_DAYS", 7))
 
     def last_day(self) -> date:
         """The last partition day of the timeline."""
@@ -151,6 +155,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         *build_raw_assets(partitions),
         *build_feature_assets(partitions, settings.features, settings.labels),
         *build_training_assets(settings.features, settings.labels),
+        *build_scoring_assets(partitions),
     ]
     ingest_job = define_asset_job(
         "ingest_raw_job", selection="group:raw", partitions_def=partitions,
@@ -164,9 +169,19 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         "training_job", selection="group:training",
         description="Build the training set from the labelled days present, train, track, register and gate the model.",
     )
+    scoring_job = define_asset_job(
+        "scoring_job", selection="key:failure_predictions", partitions_def=partitions,
+        description="Score a day or a range of days with the champion (or a pinned version).",
+    )
+    pipeline_job = define_asset_job(
+        "pipeline_job", selection="*", partitions_def=partitions,
+        description="Everything for a range of days in one run: ingest, features, labels, train and gate the "
+                    "model on the labelled days present, score the range.",
+    )
     return Definitions(
         assets=assets,
-        jobs=[ingest_job, features_job, training_job],
+        jobs=[ingest_job, features_job, training_job, scoring_job, pipeline_job],
+        sensors=scoring_sensors(scoring_job, settings.rescore_days, DEFAULT_RESULTS_TABLE),
         resources=build_resources(settings),
         # One process per run: one Spark session (one JVM) serves every step.
         executor=in_process_executor,

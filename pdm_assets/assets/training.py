@@ -21,9 +21,11 @@ from pydantic import Field
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
-from pdm_assets.pipeline.features import FeatureParams, feature_columns
-from pdm_assets.pipeline.labels import LabelParams
-from pdm_assets.pipeline.model import ModelConfig, evaluate, feature_importances, fit_model, gate_decision
+from pdm_assets.assets.scoring import DRIFT_REFERENCE_FILE
+from pdm_assets.pipeline.drift import drift_reference
+from pdm_assets.pipeline.features import CATEGORICAL_FEATURES, FeatureParams, feature_columns
+from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams
+from pdm_assets.pipeline.model import PREDICTED, ModelConfig, evaluate, feature_importances, fit_model, gate_decision
 from pdm_assets.pipeline.training import HOLDOUT, TRAIN, build_training_set, class_counts, default_window
 from pdm_assets.resources.model_registry import CHAMPION, MlflowResource
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
@@ -143,6 +145,10 @@ def build_training_assets(features: FeatureParams, labels: LabelParams) -> list[
                 evaluation=evaluation, importances=feature_importances(model),
                 example_input=train.select(*columns),
                 tags={"dagster_run_id": context.run_id, "quality_gate": "passed" if passed else "failed"},
+                # What scoring compares each day with (the drift check of failure_predictions).
+                texts={DRIFT_REFERENCE_FILE: drift_reference(
+                    model.transform(train), [c for c in columns if c not in CATEGORICAL_FEATURES],
+                    PREDICTED, LABEL_CLASSES).to_json()},
             )
             client = mlflow_res.client()
             client.set_model_version_tag(mlflow_res.model_name, logged.version, "quality_gate",

@@ -64,6 +64,19 @@ class ParquetTableStore:
         prefix = f"{PARTITION_COLUMN}="
         return sorted(date.fromisoformat(p.name[len(prefix):]) for p in root.iterdir() if p.name.startswith(prefix))
 
+    def distinct_values_by_day(self, table: str, column: str) -> dict[date, set[str]]:
+        """{day: distinct values of one column} read from the Parquet files directly (no Spark: for sensors)."""
+        import pyarrow.parquet as pq
+
+        values: dict[date, set[str]] = {}
+        root = self.path(table)
+        for day in self.existing_days(table):
+            found: set[str] = set()
+            for part in sorted((root / _day_dir(day)).glob("*.parquet")):
+                found.update(str(v) for v in pq.read_table(part, columns=[column]).column(column).unique().to_pylist())
+            values[day] = found
+        return values
+
     def read(self, spark: SparkSession, table: str, days: Optional[Sequence[date]] = None) -> DataFrame:
         """Read the given days (only those folders), or the whole table when `days` is None."""
         self._recover(table)

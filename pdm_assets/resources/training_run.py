@@ -53,6 +53,7 @@ def log_training(
     importances: Mapping[str, float],
     example_input: DataFrame,
     tags: Mapping[str, str],
+    texts: Mapping[str, str] = {},
 ) -> LoggedModel:
     """One MLflow run with everything a reviewer needs, and a new registered model version."""
     import mlflow
@@ -71,6 +72,8 @@ def log_training(
         mlflow.log_figure(confusion_figure(evaluation), "confusion_matrix.png")
         mlflow.log_table(pd.DataFrame({"feature": list(importances), "importance": list(importances.values())}),
                          "feature_importances.json")
+        for name, text in texts.items():
+            mlflow.log_text(text, name)
         info = mlflow.spark.log_model(model, artifact_path="model", signature=signature,
                                       registered_model_name=model_name)
     version = str(info.registered_model_version)

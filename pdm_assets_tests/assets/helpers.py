@@ -7,6 +7,8 @@ from dagster import AssetSelection, Definitions, materialize
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The shared labelled quarter (conftest.labelled): train on January-February, hold out March.
+TRAINING_WINDOW = {"train_months": 2, "holdout_months": 1}
 
 
 def materialize_range(defs: Definitions, selection: str, first: date, last: date, instance):
@@ -48,3 +50,25 @@ def failure_message(result) -> str:
                 parts.append(error.message)
                 error = error.cause
     return "\n".join(parts)
+
+
+def train(defs, instance, model: dict, window: dict = TRAINING_WINDOW, selection: str = "group:training"):
+    """Materialize the training assets (or one of them) with the given model and window configuration."""
+    config = {"training_set": {"config": window}, "failure_model": {"config": model}}
+    return materialize(
+        list(defs.assets), selection=AssetSelection.from_string(selection), resources=defs.resources,
+        instance=instance, raise_on_error=False,
+        run_config={"ops": {k: v for k, v in config.items() if k in selected(selection)}},
+    )
+
+
+def selected(selection: str) -> set[str]:
+    """The training assets a selection string names."""
+    return {"training_set", "failure_model"} if selection == "group:training" else {selection.removeprefix("key:")}
+
+
+def metadata(result, asset: str) -> dict:
+    """The metadata values of an asset's first materialization in a run."""
+    mat = next(e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+               if e.event_specific_data.materialization.asset_key.to_user_string() == asset)
+    return {k: v.value for k, v in mat.metadata.items()}

@@ -1,69 +1,28 @@
 """Training assets on a small simulated quarter: MLflow run, registry, champion alias, quality gate."""
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
-from dagster import AssetSelection, instance_for_test, materialize
 
-from pdm_assets.deployments import Settings, build_definitions
 from pdm_assets.pipeline.features import feature_columns
 from pdm_assets.pipeline.model import ModelConfig, evaluate, feature_importances, fit_model
 from pdm_assets.pipeline.training import HOLDOUT, TRAIN, class_counts
 from pdm_assets.resources.model_registry import CHAMPION, ModelNotFoundError
 from pdm_assets.resources.table_store import ParquetTableStore
 from pdm_assets.resources.training_run import log_training
-from pdm_assets.simulator import generate
-from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, materialize_range
+from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, train
 
-FIRST, LAST = date(2015, 1, 1), date(2015, 3, 31)
-# Seed 3 gives every failure class in January-February (training) and in March (holdout).
-WINDOW = {"train_months": 2, "holdout_months": 1}
 SMALL_FOREST = '{"numTrees": 20, "maxDepth": 6}'
-
-
-@pytest.fixture(scope="module")
-def labelled(spark, tmp_path_factory):
-    """Raw tables, features and labels for a quarter of 10 machines, built once for the module."""
-    home = tmp_path_factory.mktemp("pdm_home")
-    generate(home / "landing", machines=10, start=FIRST, days=91, seed=3, progress=False)
-    settings = Settings.from_env({"PDM_HOME": str(home), "PDM_START_DATE": "2015-01-01",
-                                  "PDM_END_DATE": "2015-04-01", "PDM_MODEL_NAME": "test_failure_model"})
-    defs = build_definitions(settings)
-    with instance_for_test() as instance:
-        result = materialize_range(defs, "group:raw or group:features", FIRST, LAST, instance)
-        assert result.success, failure_message(result)
-        yield defs, instance, settings
-
-
-def _train(defs, instance, model: dict, window: dict = WINDOW, selection: str = "group:training"):
-    config = {"training_set": {"config": window}, "failure_model": {"config": model}}
-    return materialize(
-        list(defs.assets), selection=AssetSelection.from_string(selection), resources=defs.resources,
-        instance=instance, raise_on_error=False,
-        run_config={"ops": {k: v for k, v in config.items() if k in _selected(selection)}},
-    )
-
-
-def _selected(selection: str) -> set[str]:
-    return {"training_set", "failure_model"} if selection == "group:training" else {selection.removeprefix("key:")}
-
-
-def _metadata(result, asset: str) -> dict:
-    mat = next(e.event_specific_data.materialization for e in result.get_asset_materialization_events()
-               if e.event_specific_data.materialization.asset_key.to_user_string() == asset)
-    return {k: v.value for k, v in mat.metadata.items()}
 
 
 def test_training_tracks_registers_and_crowns_a_fitted_pipeline(labelled):
     defs, instance, settings = labelled
-    result = _train(defs, instance, {"hyperparameters": SMALL_FOREST, "min_macro_f1": 0.3})
+    result = train(defs, instance, {"hyperparameters": SMALL_FOREST, "min_macro_f1": 0.3})
     assert result.success, failure_message(result)
     assert check_outcomes(result)[("failure_model", "quality_gate")]
-    split = _metadata(result, "training_set")
+    split = metadata(result, "training_set")
     assert split["window"] == "train 2015-01-01..2015-02-28, holdout 2015-03-01..2015-03-31"
     assert all(n > 0 for n in split["train_label_counts"].values())
-    meta = _metadata(result, "failure_model")
+    meta = metadata(result, "failure_model")
     assert meta["champion_version"] == meta["model_version"]
     assert "| **comp1** |" in meta["confusion_matrix"] and meta["mlflow_run"].startswith("http")
 
@@ -89,10 +48,10 @@ def test_the_gate_refuses_a_worse_model_and_keeps_the_champion(labelled):
     defs, instance, _ = labelled
     mlflow_res = defs.resources["mlflow"]
     if mlflow_res.champion() is None:  # run alone: crown a first model
-        first = _train(defs, instance, {"hyperparameters": SMALL_FOREST, "min_macro_f1": 0.3})
+        first = train(defs, instance, {"hyperparameters": SMALL_FOREST, "min_macro_f1": 0.3})
         assert first.success, failure_message(first)
     champion = str(mlflow_res.champion().version)
-    stump = _train(defs, instance, {"classifier": "decision_tree", "hyperparameters": '{"maxDepth": 1}',
+    stump = train(defs, instance, {"classifier": "decision_tree", "hyperparameters": '{"maxDepth": 1}',
                                     "min_macro_f1": 0.0}, selection="key:failure_model")
     assert check_outcomes(stump)[("failure_model", "quality_gate")] is False
     evaluation = next(e for e in stump.get_asset_check_evaluations() if e.check_name == "quality_gate")
@@ -105,18 +64,18 @@ def test_the_gate_refuses_a_worse_model_and_keeps_the_champion(labelled):
 
 def test_configuration_errors_fail_with_clear_messages(labelled):
     defs, instance, _ = labelled
-    unknown = _train(defs, instance, {"classifier": "xgboost"}, selection="key:failure_model")
+    unknown = train(defs, instance, {"classifier": "xgboost"}, selection="key:failure_model")
     assert not unknown.success and "Unknown classifier 'xgboost'" in failure_message(unknown)
-    late = _train(defs, instance, {}, window={"holdout_start": "2015-06-01"}, selection="key:training_set")
+    late = train(defs, instance, {}, window={"holdout_start": "2015-06-01"}, selection="key:training_set")
     assert not late.success and "after the last labelled day 2015-03-31" in failure_message(late)
-    tiny = _train(defs, instance, {}, window={"holdout_start": "2015-01-03", "holdout_end": "2015-03-01"})
+    tiny = train(defs, instance, {}, window={"holdout_start": "2015-01-03", "holdout_end": "2015-03-01"})
     assert not tiny.success
     assert "The training window has no rows of class(es) comp1, comp2, comp3, comp4" in failure_message(tiny)
 
 
 def test_a_fitted_pipeline_round_trips_through_mlflow_with_the_same_predictions(labelled, spark, tmp_path):
     defs, instance, settings = labelled
-    assert _train(defs, instance, {}, selection="key:training_set").success
+    assert train(defs, instance, {}, selection="key:training_set").success
     rows = ParquetTableStore(settings.warehouse).read(spark, "training_set")
     train, holdout = rows.where(rows.split == TRAIN), rows.where(rows.split == HOLDOUT)
     columns = feature_columns(settings.features)

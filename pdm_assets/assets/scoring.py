@@ -1,0 +1,110 @@
+"""failure_predictions: score days of features with the registered model, lineage in metadata and rows."""
+from datetime import datetime, timezone
+from typing import Iterator, Optional
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+from pyspark.sql import DataFrame
+
+from pdm_assets.assets import scoring_checks
+from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.partitions import days_in_window
+from pdm_assets.pipeline.drift import DriftReference
+from pdm_assets.pipeline.labels import LABEL_CLASSES
+from pdm_assets.pipeline.scoring import ModelLineage, score
+from pdm_assets.resources.model_registry import MlflowResource
+
+DEFAULT_RESULTS_TABLE = "failure_predictions"
+DRIFT_REFERENCE_FILE = "drift_reference.json"
+
+
+class ScoringConfig(Config):
+    """Which model version scores (the reference job's `model`) and where rows go (its `results_table`)."""
+
+    model_version: str = Field(default="", description="Pin a registered model version; empty: the champion alias.")
+    results_table: str = Field(default=DEFAULT_RESULTS_TABLE, description="Table the predictions are written to.")
+
+
+def load_drift_reference(mlflow_res: MlflowResource, run_id: str) -> Optional[DriftReference]:
+    """The training-window distributions logged with the model's run, if it has them."""
+    import mlflow
+
+    try:
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{DRIFT_REFERENCE_FILE}")
+    except Exception:  # an older run without the artifact: the drift check says so
+        return None
+    return DriftReference.from_json(text)
+
+
+def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
+    """failure_predictions for one timeline."""
+
+    @asset(
+        description="Per machine and grid point: the component predicted to fail (or none), a probability per "
+                    "class, and the model name, version and MLflow run that scored it.",
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"machine_features": AssetIn()},
+        deps=[AssetDep("failure_model")],
+        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
+        check_specs=scoring_checks.specs(),
+        group_name="scoring",
+        kinds={"spark", "parquet", "mlflow"},
+    )
+    def failure_predictions(context: AssetExecutionContext, config: ScoringConfig,
+                            machine_features: DataFrame) -> Iterator:
+        import mlflow.spark
+
+        days = days_in_window(context.partition_time_window)
+        res = spark_step(context)
+        mlflow_res: MlflowResource = context.resources.mlflow
+        mlflow_res.activate()
+        version = mlflow_res.resolve(config.model_version or None)
+        lineage = ModelLineage(mlflow_res.model_name, str(version.version), version.run_id)
+        model = mlflow.spark.load_model(f"models:/{lineage.name}/{lineage.version}")
+        scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+        predictions = score(model, machine_features, lineage, scored_at).persist()
+        try:
+            cells = predictions.groupBy("date", "predicted_failure").count().collect()
+            by_day: dict[str, dict[str, int]] = {}
+            for r in cells:
+                by_day.setdefault(str(r["date"]), {})[r["predicted_failure"]] = r["count"]
+            store = res.tables.store()
+            store.write(predictions, config.results_table, days)
+            for day in days:  # each day says which model version scored it
+                mix = by_day.get(day.isoformat(), {})
+                context.add_asset_metadata({
+                    "dagster/row_count": MetadataValue.int(sum(mix.values())),
+                    "model_version": MetadataValue.text(lineage.version),
+                    "model_run_id": MetadataValue.text(lineage.run_id),
+                    "predicted_failures": MetadataValue.json(
+                        {c: mix.get(c, 0) for c in LABEL_CLASSES if c != "none"}),
+                }, partition_key=day.isoformat())
+            totals = {c: sum(m.get(c, 0) for m in by_day.values()) for c in LABEL_CLASSES}
+            yield MaterializeResult(metadata={
+                **run_window_metadata(days, sum(totals.values())),
+                "model_name": MetadataValue.text(lineage.name),
+                "model_version": MetadataValue.text(lineage.version),
+                "model_run_id": MetadataValue.text(lineage.run_id),
+                "model_pinned": MetadataValue.bool(bool(config.model_version)),
+                "predicted_class_counts": MetadataValue.json(totals),
+                "results_table": MetadataValue.path(res.tables.table_path(config.results_table)),
+            })
+            stored = store.read(res.spark.session, config.results_table, days)
+            reference = load_drift_reference(mlflow_res, lineage.run_id)
+            yield from scoring_checks.results(stored, machine_features, reference)
+        finally:
+            predictions.unpersist()
+
+    return [failure_predictions]

@@ -1,0 +1,80 @@
+"""Checks of failure_predictions: one prediction per feature row, valid probabilities, drift per day."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterator, Optional
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from pyspark.sql import DataFrame
+
+from pdm_assets.pipeline.drift import DriftReference, drift_by_day
+from pdm_assets.pipeline.quality import rows_without_match
+from pdm_assets.pipeline.scoring import probability_problems
+
+ASSET = "failure_predictions"
+COVERAGE, PROBABILITIES, DRIFT = "one_prediction_per_feature_row", "probabilities_valid", "feature_drift"
+# PSI past 0.25 is the usual "the population has shifted" mark; 0.1-0.25 is worth watching.
+PSI_THRESHOLD = 0.25
+KEYS = ["machine_id", "timestamp"]
+
+
+def specs() -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(COVERAGE, asset=ASSET, blocking=True,
+                       description="Exactly one prediction per machine_features row of each scored day, and no other."),
+        AssetCheckSpec(PROBABILITIES, asset=ASSET, blocking=True,
+                       description="Every class probability is in [0, 1] and each row's sum to 1."),
+        AssetCheckSpec(DRIFT, asset=ASSET,
+                       description=f"Population stability index of each feature and of the predicted class mix, per "
+                                   f"day, against the model's training window; warns past {PSI_THRESHOLD}."),
+    ]
+
+
+def results(stored: DataFrame, features: DataFrame, reference: Optional[DriftReference]) -> Iterator[AssetCheckResult]:
+    """Run the checks on the stored predictions of the scored days and the features they came from."""
+    rows, keys = stored.count(), stored.select(*KEYS).distinct().count()
+    feature_rows = features.count()
+    missing = rows_without_match(features, stored, KEYS)
+    extra = rows_without_match(stored, features, KEYS)
+    yield AssetCheckResult(
+        check_name=COVERAGE, asset_key=ASSET, passed=rows == keys == feature_rows and not missing and not extra,
+        metadata={"predictions": MetadataValue.int(rows), "distinct_keys": MetadataValue.int(keys),
+                  "feature_rows": MetadataValue.int(feature_rows), "feature_rows_unscored": MetadataValue.int(missing),
+                  "predictions_without_features": MetadataValue.int(extra)},
+    )
+    problems = probability_problems(stored)
+    yield AssetCheckResult(
+        check_name=PROBABILITIES, asset_key=ASSET,
+        passed=problems["outside_0_1"] == 0 and problems["not_summing_to_1"] == 0,
+        metadata={k: MetadataValue.int(v) for k, v in problems.items()},
+    )
+    yield _drift_result(stored, features, reference)
+
+
+def _drift_result(stored: DataFrame, features: DataFrame, reference: Optional[DriftReference]) -> AssetCheckResult:
+    if reference is None:
+        return AssetCheckResult(check_name=DRIFT, asset_key=ASSET, passed=False, severity=AssetCheckSeverity.WARN,
+                                description="The model's MLflow run has no drift_reference.json: nothing to compare.")
+    scored = features.join(stored.select(*KEYS, "predicted_failure"), KEYS)
+    per_day = drift_by_day(scored, reference, "predicted_failure")
+    worst = {day: max(values.items(), key=lambda kv: kv[1]) for day, values in per_day.items() if values}
+    drifted = {day: w for day, w in worst.items() if w[1] > PSI_THRESHOLD}
+    top = sorted(worst.items(), key=lambda kv: -kv[1][1])[:10]
+    table = "\n".join(f"| {day} | {name} | {value:.3f} |" for day, (name, value) in top)
+    return AssetCheckResult(
+        check_name=DRIFT, asset_key=ASSET, passed=not drifted, severity=AssetCheckSeverity.WARN,
+        description=(f"{len(drifted)} of {len(worst)} day(s) past PSI {PSI_THRESHOLD}" if drifted
+                     else f"no day past PSI {PSI_THRESHOLD}"),
+        metadata={
+            "days_drifted": MetadataValue.int(len(drifted)),
+            "max_psi": MetadataValue.float(round(max((w[1] for w in worst.values()), default=0.0), 4)),
+            "class_mix_psi": MetadataValue.json(
+                {day: round(v.get("predicted_class_mix", 0.0), 4) for day, v in sorted(per_day.items())}),
+            "worst_days": MetadataValue.md("| day | feature | PSI |\n|---|---|---|\n" + table),
+            "threshold": MetadataValue.float(PSI_THRESHOLD),
+        },
+    )
+
+
+def scored_days(days: list[date]) -> str:
+    return f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0].isoformat()

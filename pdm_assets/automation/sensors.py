@@ -1,0 +1,94 @@
+"""Sensors that re-score when the champion moves: the last N days, or exactly the days a stale version scored."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Iterable, Sequence
+
+from dagster import (
+    DefaultSensorStatus,
+    JobDefinition,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from pdm_assets.resources.model_registry import MlflowResource
+from pdm_assets.resources.tables import TableStoreResource
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days grouped into [first, last] runs of consecutive days."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if ranges and day == ranges[-1][1] + timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def range_run_request(first: date, last: date, run_key: str, reason: str) -> RunRequest:
+    """One run over [first, last] (the Spark assets score a range in one job)."""
+    return RunRequest(run_key=run_key, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(),
+                                             "pdm/reason": reason})
+
+
+def build_champion_sensor(job: JobDefinition, rescore_days: int) -> SensorDefinition:
+    """champion_sensor: when the champion alias moves, one run re-scores the last `rescore_days` featured days."""
+
+    @sensor(job=job, minimum_interval_seconds=60, default_status=DefaultSensorStatus.STOPPED,
+            description=f"When the 'champion' alias moves to another version, re-score the last {rescore_days} days "
+                        "that have features (one run per contiguous range).")
+    def champion_sensor(context: SensorEvaluationContext, mlflow: MlflowResource, tables: TableStoreResource):
+        champion = mlflow.champion()
+        if champion is None:
+            return SkipReason(f"Registered model '{mlflow.model_name}' has no champion yet.")
+        version = str(champion.version)
+        previous = context.cursor
+        if previous == version:
+            return SkipReason(f"Champion is still version {version}.")
+        if previous is None:  # first look: remember the champion; nothing has moved yet
+            return SensorResult(skip_reason=f"Watching champion version {version}.", cursor=version)
+        featured = tables.store().existing_days("machine_features")
+        recent = featured[-rescore_days:]
+        requests = [range_run_request(a, b, f"champion-v{version}-{a}-{b}",
+                                      f"champion moved from v{previous} to v{version}")
+                    for a, b in contiguous_ranges(recent)]
+        return SensorResult(run_requests=requests, cursor=version)
+
+    return champion_sensor
+
+
+def stale_days(versions_by_day: dict[date, set[str]], champion_version: str) -> list[date]:
+    """Days with any row scored by a version other than the champion."""
+    return sorted(d for d, versions in versions_by_day.items() if versions - {champion_version})
+
+
+def build_stale_predictions_sensor(job: JobDefinition, results_table: str) -> SensorDefinition:
+    """stale_predictions_sensor: re-score exactly the days whose rows a non-champion version scored."""
+
+    @sensor(job=job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.STOPPED,
+            description="Re-score exactly the days of failure_predictions scored by a version other than the "
+                        "current champion (read from the rows' model_version), one run per contiguous range.")
+    def stale_predictions_sensor(context: SensorEvaluationContext, mlflow: MlflowResource, tables: TableStoreResource):
+        champion = mlflow.champion()
+        if champion is None:
+            return SkipReason(f"Registered model '{mlflow.model_name}' has no champion yet.")
+        version = str(champion.version)
+        stale = stale_days(tables.store().distinct_values_by_day(results_table, "model_version"), version)
+        if not stale:
+            return SkipReason(f"Every scored day was scored by the champion, version {version}.")
+        return [range_run_request(a, b, f"stale-v{version}-{a}-{b}", f"scored by a version other than v{version}")
+                for a, b in contiguous_ranges(stale)]
+
+    return stale_predictions_sensor
+
+
+def scoring_sensors(job: JobDefinition, rescore_days: int, results_table: str) -> Sequence[SensorDefinition]:
+    return [build_champion_sensor(job, rescore_days), build_stale_predictions_sensor(job, results_table)]

@@ -1,0 +1,72 @@
+"""Score feature rows with a fitted PipelineModel: the predicted class, one probability per class, lineage.
+
+Scoring only calls `transform`: nothing is fitted here. Models without a probability column
+(OneVsRest over GBTs gives per-class margins) get a softmax over those margins, so every row
+still carries probabilities in [0, 1] that sum to 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.ml import PipelineModel
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.pipeline.labels import LABEL_CLASSES
+from pdm_assets.pipeline.model import PREDICTED
+from pdm_assets.pipeline.schemas import PARTITION_COLUMN
+
+PROBABILITY_COLUMNS = tuple(f"probability_{c}" for c in LABEL_CLASSES)
+LINEAGE_COLUMNS = ("model_name", "model_version", "model_run_id", "scored_at")
+
+
+@dataclass(frozen=True)
+class ModelLineage:
+    """Which registered model version scored the rows, and from which MLflow run it came."""
+
+    name: str
+    version: str
+    run_id: str
+
+
+def _probabilities(scored: DataFrame) -> list[Column]:
+    if "probability" in scored.columns:
+        values = vector_to_array("probability")
+    else:  # softmax over the margins; shifted by the max so exp() cannot overflow
+        raw = vector_to_array("rawPrediction")
+        top = F.array_max(raw)
+        exps = F.transform(raw, lambda x: F.exp(x - top))
+        total = F.aggregate(exps, F.lit(0.0), lambda acc, x: acc + x)
+        values = F.transform(exps, lambda x: x / total)
+    return [values[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS)]
+
+
+def score(model: PipelineModel, features: DataFrame, lineage: ModelLineage, scored_at: datetime) -> DataFrame:
+    """machine_id, timestamp, date, predicted_failure, probability_<class>..., model_name/version/run_id, scored_at."""
+    scored = model.transform(features)
+    stamp = F.lit(scored_at.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")  # session zone (UTC)
+    return scored.select(
+        "machine_id", "timestamp", PARTITION_COLUMN,
+        F.col(PREDICTED).alias("predicted_failure"),
+        *_probabilities(scored),
+        F.lit(lineage.name).alias("model_name"),
+        F.lit(lineage.version).alias("model_version"),
+        F.lit(lineage.run_id).alias("model_run_id"),
+        stamp.alias("scored_at"),
+    )
+
+
+def probability_problems(predictions: DataFrame, tolerance: float = 1e-6) -> dict[str, int]:
+    """Rows with a probability outside [0, 1], and rows whose probabilities do not sum to 1."""
+    cols = [F.col(c) for c in PROBABILITY_COLUMNS]
+    out_of_range = F.exists(F.array(*cols), lambda p: p.isNull() | (p < 0) | (p > 1))
+    total = sum(cols[1:], cols[0])
+    row = predictions.agg(
+        F.count_if(out_of_range).alias("out_of_range"),
+        F.count_if(F.abs(total - 1.0) > tolerance).alias("bad_sum"),
+        F.count("*").alias("rows"),
+    ).first()
+    return {"rows": int(row["rows"]), "outside_0_1": int(row["out_of_range"] or 0),
+            "not_summing_to_1": int(row["bad_sum"] or 0)}

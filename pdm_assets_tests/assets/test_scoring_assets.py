@@ -1,0 +1,123 @@
+"""failure_predictions: idempotent days, lineage, pinned versions, clear model errors, re-scoring sensors."""
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import AssetSelection, SensorResult, build_sensor_context, materialize
+
+from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.pipeline.scoring import PROBABILITY_COLUMNS
+from pdm_assets.resources.model_registry import CHAMPION
+from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets_tests.assets.helpers import (
+    RANGE_END_TAG, RANGE_START_TAG, check_outcomes, failure_message, metadata, row_counts, train,
+)
+
+SMALL_FOREST = '{"numTrees": 10, "maxDepth": 5}'
+D1, D2, D3 = date(2015, 3, 10), date(2015, 3, 11), date(2015, 3, 12)
+
+
+def _champion(defs, instance) -> str:
+    """The champion version, training one first if the registry has none yet."""
+    mlflow_res = defs.resources["mlflow"]
+    if mlflow_res.champion() is None:
+        result = train(defs, instance, {"hyperparameters": SMALL_FOREST, "min_macro_f1": 0.0})
+        assert result.success, failure_message(result)
+    return str(mlflow_res.champion().version)
+
+
+def _score(defs, instance, first: date, last: date, config: dict | None = None):
+    return materialize(
+        list(defs.assets), selection=AssetSelection.keys("failure_predictions"), resources=defs.resources,
+        instance=instance, raise_on_error=False, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        run_config={"ops": {"failure_predictions": {"config": config or {}}}},
+    )
+
+
+def _rows(spark, settings, days, table="failure_predictions"):
+    frame = ParquetTableStore(settings.warehouse).read(spark, table, days).drop("scored_at")
+    return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in frame.collect())
+
+
+def test_scoring_a_range_twice_gives_the_same_rows_with_lineage_and_passing_checks(labelled, spark):
+    defs, instance, settings = labelled
+    version = _champion(defs, instance)
+    first = _score(defs, instance, D1, D2)
+    assert first.success, failure_message(first)
+    rows = _rows(spark, settings, [D1, D2])
+    again = _score(defs, instance, D1, D2)
+    assert again.success, failure_message(again)
+    assert _rows(spark, settings, [D1, D2]) == rows
+    assert len(rows) == 10 * 8 * 2 == len({(r[0], r[1]) for r in rows})  # machines x grid points x days
+    outcomes = check_outcomes(again)
+    assert outcomes[("failure_predictions", "one_prediction_per_feature_row")]
+    assert outcomes[("failure_predictions", "probabilities_valid")]
+    assert ("failure_predictions", "feature_drift") in outcomes
+    assert row_counts(again, "failure_predictions") == {D1.isoformat(): 80, D2.isoformat(): 80}
+    meta = metadata(again, "failure_predictions")
+    assert meta["model_version"] == version and meta["model_name"] == "test_failure_model"
+    frame = ParquetTableStore(settings.warehouse).read(spark, "failure_predictions", [D1])
+    assert {r["model_version"] for r in frame.select("model_version").distinct().collect()} == {version}
+    assert set(PROBABILITY_COLUMNS) <= set(frame.columns)
+
+
+def test_a_pinned_version_scores_into_the_configured_table(labelled, spark):
+    defs, instance, settings = labelled
+    champion = _champion(defs, instance)
+    other = train(defs, instance, {"classifier": "decision_tree", "hyperparameters": '{"maxDepth": 3}',
+                                   "min_macro_f1": 1.01}, selection="key:failure_model")  # never crowned
+    pinned = metadata(other, "failure_model")["model_version"]
+    assert pinned != champion
+    result = _score(defs, instance, D3, D3, {"model_version": pinned, "results_table": "pinned_predictions"})
+    assert result.success, failure_message(result)
+    assert {r[-3] for r in _rows(spark, settings, [D3], "pinned_predictions")} == {pinned}  # model_version
+    assert metadata(result, "failure_predictions")["model_pinned"] is True
+
+
+def test_a_missing_model_or_version_fails_naming_the_registered_model(labelled):
+    defs, instance, settings = labelled
+    _champion(defs, instance)
+    missing_version = _score(defs, instance, D1, D1, {"model_version": "999"})
+    assert not missing_version.success
+    assert "Registered model 'test_failure_model' has no version 999" in failure_message(missing_version)
+    other = build_definitions(Settings.from_env({"PDM_HOME": str(settings.home), "PDM_START_DATE": "2015-01-01",
+                                                 "PDM_END_DATE": "2015-04-01", "PDM_MODEL_NAME": "absent_model"}))
+    absent = _score(other, instance, D1, D1)
+    assert not absent.success and "No registered model 'absent_model'" in failure_message(absent)
+
+
+def test_moving_the_champion_requests_re_scoring_of_the_recent_and_the_stale_days(labelled):
+    defs, instance, settings = labelled
+    champion = _champion(defs, instance)
+    assert _score(defs, instance, D1, D2).success
+    sensors = {s.name: s for s in defs.sensors}
+    resources = {"mlflow": defs.resources["mlflow"], "tables": defs.resources["tables"]}
+
+    def tick(name: str, cursor=None) -> tuple[list, str | None]:
+        """(run requests, new cursor) of one evaluation."""
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                  definitions=defs, sensor_name=name) as context:
+            out = sensors[name](context)
+        if isinstance(out, SensorResult):
+            return list(out.run_requests or []), out.cursor if out.cursor is not None else cursor
+        return (list(out) if isinstance(out, list) else []), cursor
+
+    requests, cursor = tick("champion_sensor")
+    assert requests == [] and cursor == champion  # first look: remembers, requests nothing
+    assert tick("champion_sensor", cursor) == ([], champion)
+    assert tick("stale_predictions_sensor")[0] == []  # everything scored by the champion
+
+    mlflow_res = defs.resources["mlflow"]
+    challenger = metadata(train(defs, instance, {"hyperparameters": SMALL_FOREST, "min_macro_f1": 1.01},
+                                selection="key:failure_model"), "failure_model")["model_version"]
+    mlflow_res.client().set_registered_model_alias(mlflow_res.model_name, CHAMPION, challenger)
+    try:
+        moved, cursor = tick("champion_sensor", cursor)
+        assert cursor == challenger
+        [request] = moved  # the last 7 featured days, one contiguous range: one run
+        assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2015-03-25", "2015-03-31")
+        stale = tick("stale_predictions_sensor")[0]
+        ranges = sorted((r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG]) for r in stale)
+        assert ("2015-03-10", "2015-03-11") in ranges  # the days this test scored with the old champion
+    finally:
+        mlflow_res.client().set_registered_model_alias(mlflow_res.model_name, CHAMPION, champion)
