@@ -1,6 +1,7 @@
 """The one environment switch: PDM_DEPLOYMENT = local | connect | databricks, read at build time."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -13,6 +14,13 @@ from pdm_assets.assets.features import build_feature_assets
 from pdm_assets.assets.raw import build_raw_assets
 from pdm_assets.assets.scoring import DEFAULT_RESULTS_TABLE, build_scoring_assets
 from pdm_assets.assets.training import build_training_assets
+from pdm_assets.automation.landing_sensor import build_landing_zone_sensor
+from pdm_assets.automation.schedules import (
+    DEFAULT_RETRAIN_CRON,
+    DEFAULT_SCORING_CRON,
+    DEFAULT_TIMEZONE,
+    build_schedules,
+)
 from pdm_assets.automation.sensors import scoring_sensors
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
@@ -43,6 +51,9 @@ class Settings:
     mlflow_registry_uri: str = ""
     model_name: str = "pdm_failure_model"
     rescore_days: int = 7  # days champion_sensor re-scores when the champion moves
+    scoring_cron: str = DEFAULT_SCORING_CRON
+    schedule_timezone: str = DEFAULT_TIMEZONE
+    retrain_cron: str = DEFAULT_RETRAIN_CRON
 
     @property
     def warehouse(self) -> Path:
@@ -81,7 +92,10 @@ class Settings:
                    mlflow_tracking_uri=environ.get("PDM_MLFLOW_TRACKING_URI", "").strip(),
                    mlflow_registry_uri=environ.get("PDM_MLFLOW_REGISTRY_URI", "").strip(),
                    model_name=environ.get("PDM_MODEL_NAME", "").strip() or "pdm_failure_model",
-                   rescore_days=_whole_number(environ, "PDM_RESCORE_DAYS", 7))
+                   rescore_days=_whole_number(environ, "PDM_RESCORE_DAYS", 7),
+                   scoring_cron=environ.get("PDM_SCORING_CRON", "").strip() or DEFAULT_SCORING_CRON,
+                   schedule_timezone=environ.get("PDM_SCHEDULE_TIMEZONE", "").strip() or DEFAULT_TIMEZONE,
+                   retrain_cron=environ.get("PDM_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON)
 
     def last_day(self) -> date:
         """The last partition day of the timeline."""
@@ -173,6 +187,10 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         "scoring_job", selection="key:failure_predictions", partitions_def=partitions,
         description="Score a day or a range of days with the champion (or a pinned version).",
     )
+    ingest_and_score_job = define_asset_job(
+        "ingest_and_score_job", selection="group:raw or group:features or group:scoring", partitions_def=partitions,
+        description="Ingest a day or a range of days, build features and labels, and score them with the champion.",
+    )
     pipeline_job = define_asset_job(
         "pipeline_job", selection="*", partitions_def=partitions,
         description="Everything for a range of days in one run: ingest, features, labels, train and gate the "
@@ -180,8 +198,15 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
     )
     return Definitions(
         assets=assets,
-        jobs=[ingest_job, features_job, training_job, scoring_job, pipeline_job],
-        sensors=scoring_sensors(scoring_job, settings.rescore_days, DEFAULT_RESULTS_TABLE),
+        jobs=[ingest_job, features_job, ingest_and_score_job, training_job, scoring_job, pipeline_job],
+        sensors=[
+            *scoring_sensors(scoring_job, settings.rescore_days, DEFAULT_RESULTS_TABLE),
+            build_landing_zone_sensor(ingest_and_score_job, partitions,
+                                      lookahead_days=math.ceil(settings.labels.horizon_hours / 24),
+                                      lookback_days=math.ceil(settings.features.long_window_hours / 24)),
+        ],
+        schedules=build_schedules(ingest_and_score_job, training_job, partitions, cron=settings.scoring_cron,
+                                  timezone=settings.schedule_timezone, retrain_cron=settings.retrain_cron),
         resources=build_resources(settings),
         # One process per run: one Spark session (one JVM) serves every step.
         executor=in_process_executor,

@@ -77,14 +77,14 @@ def test_a_fitted_pipeline_round_trips_through_mlflow_with_the_same_predictions(
     defs, instance, settings = labelled
     assert train(defs, instance, {}, selection="key:training_set").success
     rows = ParquetTableStore(settings.warehouse).read(spark, "training_set")
-    train, holdout = rows.where(rows.split == TRAIN), rows.where(rows.split == HOLDOUT)
+    train_rows, holdout = rows.where(rows.split == TRAIN), rows.where(rows.split == HOLDOUT)
     columns = feature_columns(settings.features)
-    model = fit_model(train, ModelConfig(params={"numTrees": 10, "maxDepth": 5}), columns, class_counts(rows)[TRAIN])
+    model = fit_model(train_rows, ModelConfig(params={"numTrees": 10, "maxDepth": 5}), columns, class_counts(rows)[TRAIN])
     mlflow_res = defs.resources["mlflow"].model_copy(update={"model_name": "round_trip_model"})
     with pytest.raises(ModelNotFoundError, match="No registered model 'round_trip_model'"):
         mlflow_res.resolve()
     logged = log_training(model, "round_trip_model", mlflow_res.activate(), {"case": "round trip"},
-                          evaluate(model, holdout), feature_importances(model), train.select(*columns), {})
+                          evaluate(model, holdout), feature_importances(model), train_rows.select(*columns), {})
     with pytest.raises(ModelNotFoundError, match="'round_trip_model' has no 'champion' alias"):
         mlflow_res.resolve()
     mlflow_res.client().set_registered_model_alias("round_trip_model", CHAMPION, logged.version)

@@ -11,7 +11,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from pdm_assets.resources.table_store import ParquetTableStore
 from pdm_assets.simulator import generate
-from pdm_assets_tests.resources.connect_server import connect_server
+from pdm_assets.resources.connect_server import connect_server
 
 
 def test_raw_and_feature_assets_run_over_spark_connect(pdm_home, tmp_path, spark):

@@ -1,4 +1,4 @@
-"""Start and stop a local Spark Connect server from the pyspark distribution, on a free port."""
+"""Start and stop a local Spark Connect server from the pyspark distribution, on a free port (tests, benchmarks)."""
 from __future__ import annotations
 
 import os
@@ -21,15 +21,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def connect_server(workdir: Path, timeout_s: float = 180) -> Iterator[str]:
-    """Yield `sc://127.0.0.1:<port>` of a running `local[2]` Connect server."""
+def connect_server(workdir: Path, timeout_s: float = 180, master: str = "local[2]",
+                   shuffle_partitions: int = 2) -> Iterator[str]:
+    """Yield `sc://127.0.0.1:<port>` of a running Connect server (`local[2]` by default)."""
     port = _free_port()
     env = {**os.environ, "SPARK_HOME": str(SBIN.parent), "SPARK_LOG_DIR": str(workdir / "logs"),
            "SPARK_PID_DIR": str(workdir), "SPARK_IDENT_STRING": f"pdm{port}"}
     env.pop("SPARK_REMOTE", None)
-    start = [str(SBIN / "start-connect-server.sh"), "--master", "local[2]",
+    start = [str(SBIN / "start-connect-server.sh"), "--master", master,
              "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
-             "--conf", "spark.sql.session.timeZone=UTC", "--conf", "spark.sql.shuffle.partitions=2"]
+             "--conf", "spark.sql.session.timeZone=UTC", "--conf", f"spark.sql.shuffle.partitions={shuffle_partitions}"]
     subprocess.run(start, env=env, check=True, capture_output=True)
     try:
         deadline = time.monotonic() + timeout_s
