@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -25,6 +25,7 @@ from pdm_assets.automation.sensors import scoring_sensors
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
+from pdm_assets.resources import databricks
 from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.model_registry import MlflowResource, local_mlflow_uris
 from pdm_assets.resources.spark import SparkSessionResource
@@ -54,6 +55,7 @@ class Settings:
     scoring_cron: str = DEFAULT_SCORING_CRON
     schedule_timezone: str = DEFAULT_TIMEZONE
     retrain_cron: str = DEFAULT_RETRAIN_CRON
+    databricks: Optional[databricks.DatabricksSettings] = None  # only for PDM_DEPLOYMENT=databricks
 
     @property
     def warehouse(self) -> Path:
@@ -95,7 +97,8 @@ class Settings:
                    rescore_days=_whole_number(environ, "PDM_RESCORE_DAYS", 7),
                    scoring_cron=environ.get("PDM_SCORING_CRON", "").strip() or DEFAULT_SCORING_CRON,
                    schedule_timezone=environ.get("PDM_SCHEDULE_TIMEZONE", "").strip() or DEFAULT_TIMEZONE,
-                   retrain_cron=environ.get("PDM_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON)
+                   retrain_cron=environ.get("PDM_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON,
+                   databricks=databricks.DatabricksSettings.from_env(environ) if deployment == "databricks" else None)
 
     def last_day(self) -> date:
         """The last partition day of the timeline."""
@@ -145,9 +148,7 @@ def _mlflow_resource(settings: Settings) -> MlflowResource:
 def build_resources(settings: Settings) -> dict[str, Any]:
     """Resources of the selected deployment."""
     if settings.deployment == "databricks":
-        raise NotImplementedError(
-            "PDM_DEPLOYMENT=databricks is not wired yet (tracked in the Databricks issue); use local or connect."
-        )
+        return _databricks_resources(settings)
     spark = _spark_resource(settings)
     tables = TableStoreResource(warehouse=str(settings.warehouse))
     return {
@@ -158,6 +159,33 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "mlflow": _mlflow_resource(settings),
         # Local and Connect runs execute steps in this process: no launcher.
         "step_launcher": ResourceDefinition.none_resource(description="No step launcher: steps run here."),
+    }
+
+
+def _databricks_resources(settings: Settings) -> dict[str, Any]:
+    """Steps run on a cluster; the same resources are rebuilt there from the forwarded PDM_* variables."""
+    cfg = settings.databricks or databricks.DatabricksSettings.from_env({})
+    databricks.check_table_format(cfg)
+    # On the cluster `getActiveSession()` is the cluster's session; locally no step touches Spark.
+    spark = SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions)
+    tables = TableStoreResource(warehouse=str(settings.warehouse), format=cfg.table_format)
+    tracking, registry, model_name = databricks.mlflow_settings(
+        cfg, settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name)
+    local_uri, local_artifacts = local_mlflow_uris(settings.home)
+    # Forward the resolved timeline and paths too, so both sides build identical definitions.
+    forwarded = {**cfg.env_variables, "PDM_DEPLOYMENT": "databricks", "PDM_HOME": str(settings.home),
+                 "PDM_LANDING_DIR": str(settings.landing_dir), "PDM_START_DATE": settings.start.isoformat(),
+                 "PDM_END_DATE": settings.end.isoformat() if settings.end else "live",
+                 "PDM_TABLE_FORMAT": cfg.table_format, "PDM_MLFLOW_TRACKING_URI": tracking,
+                 "PDM_MLFLOW_REGISTRY_URI": registry, "PDM_MODEL_NAME": model_name}
+    return {
+        "spark": spark,
+        "tables": tables,
+        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
+        "table_io_manager": SparkTableIOManager(tables=tables, spark=spark),
+        "mlflow": MlflowResource(tracking_uri=tracking, registry_uri=registry, model_name=model_name,
+                                 artifact_root=local_artifacts if tracking == local_uri else ""),
+        "step_launcher": databricks.databricks_step_launcher(replace(cfg, env_variables=forwarded)),
     }
 
 

@@ -23,7 +23,7 @@ from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.scoring import ModelLineage, score
-from pdm_assets.resources.model_registry import MlflowResource
+from pdm_assets.resources.model_registry import MlflowResource, load_spark_model
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
 DRIFT_REFERENCE_FILE = "drift_reference.json"
@@ -64,15 +64,13 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
     )
     def failure_predictions(context: AssetExecutionContext, config: ScoringConfig,
                             machine_features: DataFrame) -> Iterator:
-        import mlflow.spark
-
         days = days_in_window(context.partition_time_window)
         res = spark_step(context)
         mlflow_res: MlflowResource = context.resources.mlflow
         mlflow_res.activate()
         version = mlflow_res.resolve(config.model_version or None)
         lineage = ModelLineage(mlflow_res.model_name, str(version.version), version.run_id)
-        model = mlflow.spark.load_model(f"models:/{lineage.name}/{lineage.version}")
+        model = load_spark_model(f"models:/{lineage.name}/{lineage.version}", res.spark.session)
         scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
         predictions = score(model, machine_features, lineage, scored_at).persist()
         try:

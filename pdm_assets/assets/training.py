@@ -27,7 +27,7 @@ from pdm_assets.pipeline.features import CATEGORICAL_FEATURES, FeatureParams, fe
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams
 from pdm_assets.pipeline.model import PREDICTED, ModelConfig, evaluate, feature_importances, fit_model, gate_decision
 from pdm_assets.pipeline.training import HOLDOUT, TRAIN, build_training_set, class_counts, default_window
-from pdm_assets.resources.model_registry import CHAMPION, MlflowResource
+from pdm_assets.resources.model_registry import CHAMPION, MlflowResource, load_spark_model
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 from pdm_assets.resources.training_run import log_training
 
@@ -200,10 +200,8 @@ def _champion_score(champion, mlflow_res: MlflowResource, holdout: DataFrame) ->
     """The current champion's macro F1 on this holdout, or why there is none to compare with."""
     if champion is None:
         return None, "no champion yet"
-    import mlflow.spark
-
     try:
-        model = mlflow.spark.load_model(f"models:/{mlflow_res.model_name}/{champion.version}")
+        model = load_spark_model(f"models:/{mlflow_res.model_name}/{champion.version}", holdout.sparkSession)
         return evaluate(model, holdout).macro_f1, ""
     except Exception as err:  # a champion built on other feature columns cannot score this holdout
         return None, f"champion v{champion.version} cannot score this holdout ({type(err).__name__}); floor only"

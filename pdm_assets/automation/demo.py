@@ -109,14 +109,18 @@ def _summary(result, seconds: float, settings, dagster_home: Path) -> str:
         figures[1] += int(meta.get("dagster/row_count", 0))
         figures[2] += int(meta.get("reject_count", 0))
     for key, (parts, rows, rejects) in totals.items():
+        if key == "failure_model":  # no table: the model lives in the MLflow registry (below)
+            continue
         shown_rejects = f"{rejects:>7,} rejects" if key.startswith("raw_") else ""
         lines.append(f"  {key:<20} {parts:>4} partition(s) {rows:>11,} rows {shown_rejects}")
     for evaluation in result.get_asset_check_evaluations():
         if evaluation.passed:
             continue
         kind = "warning" if evaluation.severity.value == "WARN" else "ERROR"
-        detail = ", ".join(f"{k}={v.value}" for k, v in evaluation.metadata.items())
-        lines.append(f"  {kind}: {evaluation.asset_key.to_user_string()}.{evaluation.check_name} ({detail})")
+        # Short figures only: the full tables (per-day PSI, ...) are in the UI.
+        detail = ", ".join(_short(k, v.value) for k, v in evaluation.metadata.items())
+        said = f"{evaluation.description}; " if evaluation.description else ""
+        lines.append(f"  {kind}: {evaluation.asset_key.to_user_string()}.{evaluation.check_name} ({said}{detail})")
     lines += _model_lines(result)
     lines += [
         f"Tables:   {settings.warehouse}",
@@ -125,6 +129,15 @@ def _summary(result, seconds: float, settings, dagster_home: Path) -> str:
         f"See it:   DAGSTER_HOME={dagster_home} dagster dev -w workspace.yaml",
     ]
     return "\n".join(lines)
+
+
+def _short(key: str, value) -> str:
+    """key=value, or the number of entries when the value is a long table (see the UI for it)."""
+    if len(str(value)) <= 60:
+        return f"{key}={value}"
+    if isinstance(value, dict):
+        return f"{key}: {len(value)} entries"
+    return f"{key}: see the UI"
 
 
 def _model_lines(result) -> list[str]:

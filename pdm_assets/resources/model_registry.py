@@ -16,6 +16,28 @@ from mlflow.exceptions import MlflowException
 CHAMPION = "champion"
 
 
+def load_spark_model(model_uri: str, session):
+    """The PipelineModel behind an MLflow model URI, for the session in use.
+
+    `mlflow.spark.load_model` goes through the py4j gateway of an embedded JVM, which a Spark
+    Connect client does not have; there the artifacts are downloaded and loaded by path (the
+    server reads the same disk: a local Connect server or one sharing PDM_HOME).
+    """
+    import mlflow
+    import mlflow.spark
+
+    if not _is_connect(session):
+        return mlflow.spark.load_model(model_uri)
+    from pyspark.ml import PipelineModel
+
+    local = Path(mlflow.artifacts.download_artifacts(model_uri))
+    return PipelineModel.load(str(local / "sparkml"))
+
+
+def _is_connect(session) -> bool:
+    return type(session).__module__.startswith("pyspark.sql.connect")
+
+
 class ModelNotFoundError(LookupError):
     """The registered model, the version or the alias asked for does not exist."""
 

@@ -1,0 +1,236 @@
+"""The Databricks deployment: the step launcher resource and the settings it is built from.
+
+Every Spark step runs as a one-time Databricks job through `databricks_pyspark_step_launcher`:
+the launcher zips this package, uploads it with the pickled step to DBFS, submits the run, polls
+it and replays the remote step's events locally. Credentials (DATABRICKS_HOST/DATABRICKS_TOKEN)
+are only ever referenced as `{"env": ...}`: their values never reach config, logs or DBFS.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional
+
+from dagster import Field, InitResourceContext, Noneable, ResourceDefinition, String
+from dagster_databricks import databricks_pyspark_step_launcher
+from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
+
+import pdm_assets
+
+TABLE_FORMATS = ("delta", "parquet")
+DEFAULT_NEW_CLUSTER: dict[str, Any] = {
+    "spark_version": "15.4.x-scala2.12",  # an LTS runtime with Python 3.11, like this project
+    "nodes": {"node_types": {"node_type_id": "i3.xlarge"}},
+    "size": {"num_workers": 1},
+}
+# Never installed as cluster libraries: the runtime brings its own Spark, and the UI is local only.
+NOT_ON_CLUSTER = {"pyspark", "dagster-webserver", "pdm-assets"}
+# Settings that are Databricks-side plumbing, not something the remote definitions need to match.
+LOCAL_ONLY_ENV = ("PDM_DATABRICKS_WHEEL",)
+
+
+class DeltaNotSupportedError(NotImplementedError):
+    """The Delta / Unity Catalog table store is not implemented yet."""
+
+
+@dataclass(frozen=True)
+class DatabricksSettings:
+    """What PDM_DATABRICKS_* (and PDM_TABLE_FORMAT) decide for PDM_DEPLOYMENT=databricks."""
+
+    cluster_id: Optional[str] = None  # an existing all-purpose cluster; else a new job cluster per step
+    new_cluster: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_NEW_CLUSTER))
+    wheel: Optional[str] = None  # a local .whl (uploaded) or a dbfs:/ / Volumes path of the project wheel
+    staging_prefix: str = "/dagster_staging/pdm_assets"
+    table_format: str = "delta"
+    catalog: str = "main"
+    schema: str = "pdm"
+    secrets_to_env_variables: tuple[Mapping[str, str], ...] = ()
+    poll_interval_sec: float = 10.0
+    max_wait_seconds: int = 4 * 3600
+    env_variables: Mapping[str, str] = field(default_factory=dict)  # PDM_* forwarded to the remote side
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "DatabricksSettings":
+        table_format = (environ.get("PDM_TABLE_FORMAT") or "delta").strip().lower()
+        if table_format not in TABLE_FORMATS:
+            raise ValueError(f"PDM_TABLE_FORMAT must be one of {', '.join(TABLE_FORMATS)}; got '{table_format}'")
+        staging = (environ.get("PDM_DATABRICKS_STAGING_PREFIX") or cls.staging_prefix).strip()
+        if not staging.startswith("/"):
+            raise ValueError(f"PDM_DATABRICKS_STAGING_PREFIX must be an absolute DBFS path; got '{staging}'")
+        secrets = _json(environ, "PDM_DATABRICKS_SECRETS_JSON", [])
+        if not isinstance(secrets, list):
+            raise ValueError("PDM_DATABRICKS_SECRETS_JSON must be a JSON list of "
+                             '{"name": ENV_VAR, "scope": SCOPE, "key": KEY}')
+        return cls(
+            cluster_id=(environ.get("PDM_DATABRICKS_CLUSTER_ID") or "").strip() or None,
+            new_cluster=new_cluster_spec(_json(environ, "PDM_DATABRICKS_CLUSTER_JSON", {})),
+            wheel=(environ.get("PDM_DATABRICKS_WHEEL") or "").strip() or None,
+            staging_prefix=staging.rstrip("/") or "/",
+            table_format=table_format,
+            catalog=(environ.get("PDM_DATABRICKS_CATALOG") or cls.catalog).strip(),
+            schema=(environ.get("PDM_DATABRICKS_SCHEMA") or cls.schema).strip(),
+            secrets_to_env_variables=tuple(secrets),
+            poll_interval_sec=float(environ.get("PDM_DATABRICKS_POLL_SECONDS") or cls.poll_interval_sec),
+            max_wait_seconds=int(environ.get("PDM_DATABRICKS_MAX_WAIT_SECONDS") or cls.max_wait_seconds),
+            env_variables={k: v for k, v in environ.items() if k.startswith("PDM_") and k not in LOCAL_ONLY_ENV},
+        )
+
+    def uc_name(self, name: str) -> str:
+        """A three-level Unity Catalog name; names that already have dots are kept."""
+        return name if "." in name else f"{self.catalog}.{self.schema}.{name}"
+
+
+def _json(environ: Mapping[str, str], name: str, default: Any) -> Any:
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"{name} is not valid JSON: {err}") from err
+
+
+def new_cluster_spec(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The launcher's `cluster.new` block: defaults, then the overrides (flat API keys accepted)."""
+    if not isinstance(overrides, Mapping):
+        raise ValueError("PDM_DATABRICKS_CLUSTER_JSON must be a JSON object")
+    spec = json.loads(json.dumps(DEFAULT_NEW_CLUSTER))
+    extra = dict(overrides)
+    # The Clusters API spells these flat; the launcher nests them: accept both.
+    if "instance_pool_id" in extra:
+        spec["nodes"] = {"instance_pool": {"instance_pool_id": extra.pop("instance_pool_id")}}
+        if "driver_instance_pool_id" in extra:
+            spec["nodes"]["instance_pool"]["driver_instance_pool_id"] = extra.pop("driver_instance_pool_id")
+    if "node_type_id" in extra:
+        spec["nodes"] = {"node_types": {"node_type_id": extra.pop("node_type_id")}}
+        if "driver_node_type_id" in extra:
+            spec["nodes"]["node_types"]["driver_node_type_id"] = extra.pop("driver_node_type_id")
+    if "num_workers" in extra:
+        spec["size"] = {"num_workers": int(extra.pop("num_workers"))}
+    if "autoscale" in extra:
+        spec["size"] = {"autoscale": extra.pop("autoscale")}
+    spec.update(extra)
+    return spec
+
+
+def cluster_libraries(wheel_uri: Optional[str]) -> list[dict[str, Any]]:
+    """The project's pinned runtime dependencies as PyPI libraries, plus the project wheel if given."""
+    libraries: list[dict[str, Any]] = []
+    try:
+        requirements = metadata.requires("pdm_assets") or []
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        requirements = []
+    for requirement in requirements:
+        if ";" in requirement:  # extras (test) and environment markers do not belong on a cluster
+            continue
+        spec = re.sub(r"\[[^\]]*\]", "", requirement.replace(" ", ""))
+        name = re.split(r"[<>=!~]", spec, maxsplit=1)[0].lower().replace("_", "-")
+        if name in NOT_ON_CLUSTER:
+            continue
+        try:  # the versions resolved and tested here, so the cluster matches this environment
+            spec = f"{name}=={metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            pass
+        libraries.append({"pypi": {"package": spec}})
+    if wheel_uri:
+        libraries.append({"whl": wheel_uri})
+    return libraries
+
+
+def wheel_uri(settings: DatabricksSettings) -> Optional[str]:
+    """Where the cluster installs the project wheel from (a local wheel is uploaded under the staging prefix)."""
+    if not settings.wheel:
+        return None
+    if settings.wheel.startswith(("dbfs:", "/Volumes/", "/Workspace/", "s3:", "abfss:", "gs:")):
+        return settings.wheel
+    return f"dbfs:{settings.staging_prefix}/wheels/{Path(settings.wheel).name}"
+
+
+def launcher_config(settings: DatabricksSettings) -> dict[str, Any]:
+    """The step launcher's configuration (no secret values in it: credentials are env references)."""
+    cluster = {"existing": settings.cluster_id} if settings.cluster_id else {"new": dict(settings.new_cluster)}
+    return {
+        "run_config": {
+            "run_name": "pdm_assets step",
+            "cluster": cluster,
+            "libraries": cluster_libraries(wheel_uri(settings)),
+        },
+        "databricks_host": {"env": "DATABRICKS_HOST"},
+        "databricks_token": {"env": "DATABRICKS_TOKEN"},
+        "env_variables": dict(settings.env_variables),
+        "secrets_to_env_variables": [dict(s) for s in settings.secrets_to_env_variables],
+        "staging_prefix": settings.staging_prefix,
+        "poll_interval_sec": settings.poll_interval_sec,
+        "max_completion_wait_time_seconds": settings.max_wait_seconds,
+    }
+
+
+def stage_package(target_root: Path) -> Path:
+    """Copy the package into `<target_root>/pdm_assets` and return `target_root`.
+
+    The launcher zips the *contents* of `local_dagster_job_package_path`; pointing it at the package
+    itself would lose the `pdm_assets/` prefix, and at the repository would ship the virtualenv.
+    """
+    package = Path(pdm_assets.__file__).resolve().parent
+    shutil.copytree(package, target_root / package.name,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
+    return target_root
+
+
+def _launcher_fn(context: InitResourceContext) -> Iterator[DatabricksPySparkStepLauncher]:
+    config = dict(context.resource_config)
+    local_wheel = config.pop("pdm_local_wheel", None)
+    if os.environ.get("DB_IS_DRIVER"):
+        # On the cluster the launcher is only rebuilt, never launches: no need to stage anything.
+        config["local_dagster_job_package_path"] = str(Path(pdm_assets.__file__).resolve().parent.parent)
+        yield DatabricksPySparkStepLauncher(**config)
+        return
+    with tempfile.TemporaryDirectory(prefix="pdm_assets_code_") as staged:
+        config["local_dagster_job_package_path"] = str(stage_package(Path(staged)))
+        launcher = DatabricksPySparkStepLauncher(**config)
+        if local_wheel and Path(local_wheel).is_file():  # the remote side has no local wheel: nothing to do
+            target = wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=config["staging_prefix"]))
+            with open(local_wheel, "rb") as handle:
+                launcher.databricks_runner.client.workspace_client.dbfs.upload(
+                    target.removeprefix("dbfs:"), handle, overwrite=True)
+        yield launcher
+
+
+def databricks_step_launcher(settings: DatabricksSettings) -> ResourceDefinition:
+    """The step launcher every Spark asset requires, configured from the settings."""
+    config = launcher_config(settings)
+    if settings.wheel and wheel_uri(settings) != settings.wheel:
+        config["pdm_local_wheel"] = str(Path(settings.wheel).expanduser().resolve())
+    schema = dict(databricks_pyspark_step_launcher.config_schema.config_type.fields)
+    schema["pdm_local_wheel"] = Field(Noneable(String), is_required=False, default_value=None)
+    return ResourceDefinition(
+        resource_fn=_launcher_fn,
+        config_schema=schema,
+        description="Runs each Spark step as a one-time Databricks job (dagster-databricks step launcher).",
+    ).configured(config)
+
+
+def check_table_format(settings: DatabricksSettings) -> None:
+    """Fail at load time, not after a cluster start-up, when the table format cannot work."""
+    if settings.table_format == "delta":
+        raise DeltaNotSupportedError(
+            "PDM_TABLE_FORMAT=delta (Unity Catalog tables "
+            f"{settings.catalog}.{settings.schema}.<table> written with replaceWhere) needs Databricks and "
+            "is not implemented yet. Set PDM_TABLE_FORMAT=parquet and point PDM_HOME at storage the "
+            "cluster and this process both see (the emulator's tests do this)."
+        )
+
+
+def mlflow_settings(settings: DatabricksSettings, tracking_uri: str, registry_uri: str,
+                    model_name: str) -> tuple[str, str, str]:
+    """(tracking, registry, model name): Databricks tracking and Unity Catalog registry unless overridden."""
+    tracking = tracking_uri or "databricks"
+    registry = registry_uri or ("databricks-uc" if tracking == "databricks" else "")
+    name = settings.uc_name(model_name) if registry == "databricks-uc" else model_name
+    return tracking, registry, name

@@ -1,0 +1,258 @@
+"""PDM_DEPLOYMENT=databricks end to end: the real step launcher, driven by the CLI, against the emulator.
+
+Each remote step starts its own local Spark in an emulator subprocess (~15 s), so the tests keep
+to few steps: raw_machines and raw_telemetry for one day succeed; raw_machines fails remotely;
+a wrong token fails before anything runs; an interrupt cancels the remote run.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster._core.instance.ref import InstanceRef
+
+from pdm_assets.simulator import generate
+from pdm_assets_tests.fakes import DatabricksEmulator
+
+TOKEN = "dapi-test-token-123"
+DAY = "2015-01-02"
+STAGING = "/dagster_staging/pdm_assets"
+CLI_TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated landing zone: 3 machines, 3 days."""
+    folder = tmp_path_factory.mktemp("landing")
+    generate(folder, machines=3, start=date(2015, 1, 1), days=3, seed=7, progress=False)
+    return folder
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[DatabricksEmulator]:
+    with DatabricksEmulator(root=tmp_path / "workspace", token=TOKEN, pending_seconds=0.1,
+                            terminating_seconds=0.1) as emulator:
+        yield emulator
+
+
+def _env(api: DatabricksEmulator, home: Path, landing: Path, **overrides: str) -> dict[str, str]:
+    """The CLI's environment: no PDM_*/DATABRICKS_* from the caller, the emulator's workspace, a temp instance."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PDM_", "DATABRICKS_", "DAGSTER_"))}
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    env.update(api.env(), DAGSTER_HOME=str(dagster_home), PDM_DEPLOYMENT="databricks", PDM_HOME=str(home),
+               PDM_LANDING_DIR=str(landing), PDM_START_DATE="2015-01-01", PDM_END_DATE="2015-01-04",
+               PDM_TABLE_FORMAT="parquet", PDM_MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
+               PDM_MLFLOW_REGISTRY_URI=f"sqlite:///{home / 'mlflow.db'}", PDM_SPARK_MASTER="local[2]",
+               PDM_SHUFFLE_PARTITIONS="2", PDM_DATABRICKS_POLL_SECONDS="0.5",
+               PDM_DATABRICKS_STAGING_PREFIX=STAGING)
+    env.update(overrides)
+    return env
+
+
+def _command(select: str, partition: str | None = DAY) -> list[str]:
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pdm_assets.definitions",
+               "--select", select]
+    return command + (["--partition", partition] if partition else [])
+
+
+def _materialize(env: dict[str, str], select: str, partition: str | None = DAY) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(select, partition), env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+
+
+def _instance(env: dict[str, str]) -> DagsterInstance:
+    return DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
+
+
+def _only_run(instance: DagsterInstance):
+    [run] = instance.get_runs()
+    return run
+
+
+def _events(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> list:
+    return [r.event_log_entry.dagster_event for r in instance.get_records_for_run(run_id).records
+            if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_type == event_type]
+
+
+@pytest.mark.filterwarnings("ignore:.*superseded")
+def test_raw_assets_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path, landing: Path) -> None:
+    env = _env(api, tmp_path / "home", landing)
+    started = time.monotonic()
+
+    done = _materialize(env, "raw_machines,raw_telemetry")
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    with _instance(env) as instance:
+        run = _only_run(instance)
+        assert run.status == DagsterRunStatus.SUCCESS
+        materialized = {(e.asset_key.to_user_string(), e.partition)
+                        for e in _events(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
+        checks = [e.event_specific_data for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION)]
+    assert materialized == {("raw_machines", None), ("raw_telemetry", DAY)}
+    assert {c.asset_key.to_user_string() for c in checks} == {"raw_machines", "raw_telemetry"}
+    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
+    # The rows were written by the remote steps into the warehouse both sides see.
+    assert (tmp_path / "home" / "warehouse" / "raw_telemetry" / f"date={DAY}").is_dir()
+
+    # One Databricks run per step, each with the package, the step and the config staged on DBFS.
+    assert len(api.submitted_runs) == 2
+    for step_key in ("raw_machines", "raw_telemetry"):
+        staged = api.dbfs_path(f"{STAGING}/{run.run_id}/{step_key}")
+        assert {"databricks_step_main.py", "code.zip", "step_run_ref.pkl", "config.pkl"} <= {
+            p.name for p in staged.iterdir()}
+    names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/code.zip")).namelist()
+    assert "pdm_assets/definitions.py" in names and "pdm_assets/resources/databricks.py" in names
+    assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
+    config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/config.pkl").read_bytes())
+    assert config.env_variables["PDM_HOME"] == str(tmp_path / "home")
+    assert config.env_variables["PDM_TABLE_FORMAT"] == "parquet" and config.secrets == []
+    libraries = api.submitted_runs[0]["tasks"][0]["libraries"]
+    packages = {lib["pypi"]["package"] for lib in libraries if "pypi" in lib}
+    assert {"dagster==1.13.27", "dagster-databricks==0.29.27", "mlflow==3.17.2"} <= packages
+    assert not any(p.startswith("pyspark") for p in packages)  # the runtime brings its own Spark
+    # The token is only ever read from the environment: not in staged files, not in the logs.
+    for path in api.dbfs_path(STAGING).rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    assert TOKEN not in done.stdout + done.stderr
+    print(f"\n[databricks e2e] 2 remote steps took {time.monotonic() - started:.0f}s")
+
+
+def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: DatabricksEmulator, tmp_path: Path) -> None:
+    empty = tmp_path / "empty_landing"
+    empty.mkdir()
+    env = _env(api, tmp_path / "home", empty)
+
+    done = _materialize(env, "raw_machines", partition=None)
+
+    assert done.returncode != 0
+    with _instance(env) as instance:
+        run = _only_run(instance)
+        assert run.status == DagsterRunStatus.FAILURE
+        failures = _events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+    [failure] = failures
+    error = failure.event_specific_data.error
+    text = error.to_string() if hasattr(error, "to_string") else str(error)
+    assert "MissingLandingFileError" in text and "machines" in text, text
+    assert len(api.submitted_runs) == 1  # it did run remotely
+
+
+def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulator, tmp_path: Path,
+                                                          landing: Path) -> None:
+    env = _env(api, tmp_path / "home", landing, DATABRICKS_TOKEN="not-the-token")
+
+    done = _materialize(env, "raw_machines", partition=None)
+
+    assert done.returncode != 0
+    with _instance(env) as instance:
+        run = _only_run(instance)
+        [failure] = _events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+    text = failure.event_specific_data.error.to_string()
+    assert "Invalid access token" in text, text
+    assert api.submitted_runs == [] and api.requests == []
+    assert "not-the-token" not in done.stdout + done.stderr
+
+
+def test_interrupting_the_cli_cancels_the_databricks_run(api: DatabricksEmulator, tmp_path: Path,
+                                                         landing: Path) -> None:
+    env = _env(api, tmp_path / "home", landing)
+    cli = subprocess.Popen(_command("raw_machines", None), env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(api.run(r)["state"]["life_cycle_state"] == "RUNNING" for r in list(api.jobs.runs)):
+            assert cli.poll() is None, cli.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "no remote run started"
+            time.sleep(0.1)
+        time.sleep(1.0)  # the launcher is polling runs/get by now
+
+        cli.send_signal(signal.SIGINT)
+        output, _ = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+
+    assert any(path.endswith("/jobs/runs/cancel") for method, path in api.requests if method == "POST"), output[-3000:]
+    [run_id] = api.jobs.runs
+    assert api.wait_for_run(run_id, timeout=30)["state"]["result_state"] == "CANCELED"
+    with _instance(env) as instance:
+        assert _only_run(instance).status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
+
+
+# ---- settings and configuration (no Spark, no subprocess) ---------------------------------------
+def _settings(**env: str):
+    from pdm_assets.deployments import Settings
+
+    return Settings.from_env({"PDM_DEPLOYMENT": "databricks", "PDM_HOME": "/tmp/pdm", **env})
+
+
+def test_delta_is_the_default_and_fails_clearly_at_load_time() -> None:
+    from pdm_assets.deployments import build_resources
+    from pdm_assets.resources.databricks import DeltaNotSupportedError
+
+    with pytest.raises(DeltaNotSupportedError, match="PDM_TABLE_FORMAT=parquet"):
+        build_resources(_settings())
+    with pytest.raises(ValueError, match="PDM_TABLE_FORMAT must be one of delta, parquet"):
+        _settings(PDM_TABLE_FORMAT="csv")
+
+
+def test_cluster_libraries_and_mlflow_defaults() -> None:
+    from pdm_assets.deployments import build_resources
+    from pdm_assets.resources.databricks import launcher_config
+
+    new = _settings(PDM_TABLE_FORMAT="parquet",
+                    PDM_DATABRICKS_CLUSTER_JSON='{"num_workers": 2, "instance_pool_id": "pool-1", '
+                                                '"spark_conf": {"spark.sql.shuffle.partitions": "64"}}')
+    cluster = launcher_config(new.databricks)["run_config"]["cluster"]["new"]
+    assert cluster["size"] == {"num_workers": 2}
+    assert cluster["nodes"] == {"instance_pool": {"instance_pool_id": "pool-1"}}
+    assert cluster["spark_version"] and cluster["spark_conf"] == {"spark.sql.shuffle.partitions": "64"}
+
+    existing = _settings(PDM_TABLE_FORMAT="parquet", PDM_DATABRICKS_CLUSTER_ID="0101-abc",
+                         PDM_DATABRICKS_WHEEL="/tmp/dist/pdm_assets-0.1.0-py3-none-any.whl",
+                         PDM_DATABRICKS_SECRETS_JSON='[{"name": "API_KEY", "scope": "pdm", "key": "api"}]')
+    config = launcher_config(existing.databricks)
+    assert config["run_config"]["cluster"] == {"existing": "0101-abc"}
+    assert config["run_config"]["libraries"][-1] == {
+        "whl": "dbfs:/dagster_staging/pdm_assets/wheels/pdm_assets-0.1.0-py3-none-any.whl"}
+    assert config["secrets_to_env_variables"] == [{"name": "API_KEY", "scope": "pdm", "key": "api"}]
+    assert config["databricks_host"] == {"env": "DATABRICKS_HOST"}
+    assert config["databricks_token"] == {"env": "DATABRICKS_TOKEN"}
+
+    mlflow = build_resources(new)["mlflow"]
+    assert (mlflow.tracking_uri, mlflow.registry_uri, mlflow.model_name) == (
+        "databricks", "databricks-uc", "main.pdm.pdm_failure_model")
+    local = build_resources(_settings(PDM_TABLE_FORMAT="parquet", PDM_MLFLOW_TRACKING_URI="sqlite:////tmp/m.db",
+                                      PDM_DATABRICKS_CATALOG="ml"))["mlflow"]
+    assert (local.registry_uri, local.model_name) == ("", "pdm_failure_model")
+
+
+def test_a_local_wheel_is_uploaded_when_the_launcher_starts(api: DatabricksEmulator, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster
+
+    from pdm_assets.deployments import build_resources
+
+    for name, value in api.env().items():
+        monkeypatch.setenv(name, value)
+    wheel = tmp_path / "pdm_assets-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK-not-really-a-wheel")
+    launcher_def = build_resources(_settings(PDM_TABLE_FORMAT="parquet", PDM_DATABRICKS_WHEEL=str(wheel)))["step_launcher"]
+
+    with dagster.build_resources({"step_launcher": launcher_def}) as resources:
+        staged = Path(resources.step_launcher.local_dagster_job_package_path)
+        assert [p.name for p in staged.iterdir()] == ["pdm_assets"]
+    uploaded = api.dbfs_path(f"/dagster_staging/pdm_assets/wheels/{wheel.name}")
+    assert uploaded.read_bytes() == wheel.read_bytes()
+    assert not staged.exists()  # the staged copy of the package is removed when the run ends
