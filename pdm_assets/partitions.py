@@ -10,6 +10,14 @@ DEFAULT_START = date(2015, 1, 1)
 # Exclusive end of the published year: 365 partitions, 2015-01-01 .. 2015-12-31.
 DEFAULT_END: Optional[date] = date(2016, 1, 1)
 PARTITION_FORMAT = "%Y-%m-%d"
+# Run tags that make one run cover a range of partitions (the single-run backfill policy).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """Tags for one run over the partitions first..last (inclusive)."""
+    return {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
 
 
 def daily_partitions(start: date = DEFAULT_START, end: Optional[date] = DEFAULT_END) -> DailyPartitionsDefinition:

@@ -22,6 +22,7 @@ from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_me
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.features import FeatureParams, build_features, maintenance_with_history
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
+from pdm_assets.pipeline.quality import counts_by_day_and, totals
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 
 # "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
@@ -147,14 +148,9 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         missing = [d.isoformat() for d in needed if d not in arrived]
         labels = build_labels(raw_failures, raw_machines, start, end, params).persist()
         try:
-            # One job for both figures: rows per day and per class.
-            cells = labels.groupBy("date", "label").count().collect()
-            per_day: dict[str, int] = {}
-            classes: dict[str, int] = {}
-            for r in cells:
-                per_day[str(r["date"])] = per_day.get(str(r["date"]), 0) + r["count"]
-                classes[r["label"]] = classes.get(r["label"], 0) + r["count"]
-            rows = _per_day_counts(context, labels, days, per_day)
+            cells = counts_by_day_and(labels, "label")  # one job for rows per day and per class
+            classes = totals(cells)
+            rows = _per_day_counts(context, labels, days, {d: sum(v.values()) for d, v in cells.items()})
             yield Output(labels, metadata={
                 **run_window_metadata(days, rows),
                 "horizon_hours": MetadataValue.int(params.horizon_hours),

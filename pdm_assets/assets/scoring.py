@@ -22,6 +22,7 @@ from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_me
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
+from pdm_assets.pipeline.quality import counts_by_day_and, totals
 from pdm_assets.pipeline.scoring import ModelLineage, score
 from pdm_assets.resources.model_registry import MlflowResource, load_spark_model
 
@@ -74,10 +75,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
         predictions = score(model, machine_features, lineage, scored_at).persist()
         try:
-            cells = predictions.groupBy("date", "predicted_failure").count().collect()
-            by_day: dict[str, dict[str, int]] = {}
-            for r in cells:
-                by_day.setdefault(str(r["date"]), {})[r["predicted_failure"]] = r["count"]
+            by_day = counts_by_day_and(predictions, "predicted_failure")
             store = res.tables.store()
             store.write(predictions, config.results_table, days)
             for day in days:  # each day says which model version scored it
@@ -89,14 +87,15 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
                     "predicted_failures": MetadataValue.json(
                         {c: mix.get(c, 0) for c in LABEL_CLASSES if c != "none"}),
                 }, partition_key=day.isoformat())
-            totals = {c: sum(m.get(c, 0) for m in by_day.values()) for c in LABEL_CLASSES}
+            summed = totals(by_day)
+            class_counts = {c: summed.get(c, 0) for c in LABEL_CLASSES}
             yield MaterializeResult(metadata={
-                **run_window_metadata(days, sum(totals.values())),
+                **run_window_metadata(days, sum(class_counts.values())),
                 "model_name": MetadataValue.text(lineage.name),
                 "model_version": MetadataValue.text(lineage.version),
                 "model_run_id": MetadataValue.text(lineage.run_id),
                 "model_pinned": MetadataValue.bool(bool(config.model_version)),
-                "predicted_class_counts": MetadataValue.json(totals),
+                "predicted_class_counts": MetadataValue.json(class_counts),
                 "results_table": MetadataValue.path(res.tables.table_path(config.results_table)),
             })
             stored = store.read(res.spark.session, config.results_table, days)

@@ -1,7 +1,6 @@
 """Checks of failure_predictions: one prediction per feature row, valid probabilities, drift per day."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Iterator, Optional
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
@@ -74,7 +73,3 @@ def _drift_result(stored: DataFrame, features: DataFrame, reference: Optional[Dr
             "threshold": MetadataValue.float(PSI_THRESHOLD),
         },
     )
-
-
-def scored_days(days: list[date]) -> str:
-    return f"{days[0]}..{days[-1]}" if len(days) > 1 else days[0].isoformat()

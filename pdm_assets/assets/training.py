@@ -26,7 +26,9 @@ from pdm_assets.pipeline.drift import drift_reference
 from pdm_assets.pipeline.features import CATEGORICAL_FEATURES, FeatureParams, feature_columns
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams
 from pdm_assets.pipeline.model import PREDICTED, ModelConfig, evaluate, feature_importances, fit_model, gate_decision
-from pdm_assets.pipeline.training import HOLDOUT, TRAIN, build_training_set, class_counts, default_window
+from pdm_assets.pipeline.training import (
+    HOLDOUT, TRAIN, build_training_set, class_counts, default_window, split_spans,
+)
 from pdm_assets.resources.model_registry import CHAMPION, MlflowResource, load_spark_model
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 from pdm_assets.resources.training_run import log_training
@@ -134,7 +136,7 @@ def build_training_assets(features: FeatureParams, labels: LabelParams) -> list[
             champion_f1, champion_note = _champion_score(champion, mlflow_res, holdout)
             passed, reason = gate_decision(evaluation.macro_f1, config.min_macro_f1, champion_f1,
                                            config.champion_tolerance)
-            window = _window_text(training_set)
+            window = split_spans(training_set)
             logged = log_training(
                 model, mlflow_res.model_name, experiment_id,
                 params={"classifier": model_config.classifier, **model_config.hyperparameters(),
@@ -205,11 +207,3 @@ def _champion_score(champion, mlflow_res: MlflowResource, holdout: DataFrame) ->
         return evaluate(model, holdout).macro_f1, ""
     except Exception as err:  # a champion built on other feature columns cannot score this holdout
         return None, f"champion v{champion.version} cannot score this holdout ({type(err).__name__}); floor only"
-
-
-def _window_text(training_set: DataFrame) -> str:
-    from pyspark.sql import functions as F
-
-    rows = training_set.groupBy("split").agg(F.min("date").alias("lo"), F.max("date").alias("hi")).collect()
-    spans = {r["split"]: f"{r['lo']}..{r['hi']}" for r in rows}
-    return f"train {spans.get(TRAIN, '-')}, holdout {spans.get(HOLDOUT, '-')}"

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 MAIN_JOB = "pipeline_job"  # raw -> features -> labels -> training set -> model (gated) -> predictions
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,12 +76,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from dagster import DagsterInstance
 
+    from pdm_assets.partitions import range_tags
+
     job = build_definitions(settings).resolve_job_def(MAIN_JOB)
     began = time.perf_counter()
     with DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=_training_window(start, last),
-            tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: last.isoformat()},
+            tags=range_tags(start, last),
         )
     print(_summary(result, time.perf_counter() - began, settings, dagster_home))
     return 0 if result.success else 1

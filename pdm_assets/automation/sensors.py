@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 from dagster import (
     DefaultSensorStatus,
@@ -15,11 +15,10 @@ from dagster import (
     sensor,
 )
 
+from pdm_assets.partitions import range_tags
 from pdm_assets.resources.model_registry import MlflowResource
 from pdm_assets.resources.tables import TableStoreResource
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -35,8 +34,17 @@ def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
 
 def range_run_request(first: date, last: date, run_key: str, reason: str) -> RunRequest:
     """One run over [first, last] (the Spark assets score a range in one job)."""
-    return RunRequest(run_key=run_key, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat(),
-                                             "pdm/reason": reason})
+    return RunRequest(run_key=run_key, tags={**range_tags(first, last), "pdm/reason": reason})
+
+
+def _champion_version(mlflow: MlflowResource) -> Optional[str]:
+    """The champion's version as text, or None when no version holds the alias yet."""
+    champion = mlflow.champion()
+    return str(champion.version) if champion is not None else None
+
+
+def _no_champion(mlflow: MlflowResource) -> SkipReason:
+    return SkipReason(f"Registered model '{mlflow.model_name}' has no champion yet.")
 
 
 def build_champion_sensor(job: JobDefinition, rescore_days: int) -> SensorDefinition:
@@ -46,10 +54,9 @@ def build_champion_sensor(job: JobDefinition, rescore_days: int) -> SensorDefini
             description=f"When the 'champion' alias moves to another version, re-score the last {rescore_days} days "
                         "that have features (one run per contiguous range).")
     def champion_sensor(context: SensorEvaluationContext, mlflow: MlflowResource, tables: TableStoreResource):
-        champion = mlflow.champion()
-        if champion is None:
-            return SkipReason(f"Registered model '{mlflow.model_name}' has no champion yet.")
-        version = str(champion.version)
+        version = _champion_version(mlflow)
+        if version is None:
+            return _no_champion(mlflow)
         previous = context.cursor
         if previous == version:
             return SkipReason(f"Champion is still version {version}.")
@@ -77,10 +84,9 @@ def build_stale_predictions_sensor(job: JobDefinition, results_table: str) -> Se
             description="Re-score exactly the days of failure_predictions scored by a version other than the "
                         "current champion (read from the rows' model_version), one run per contiguous range.")
     def stale_predictions_sensor(context: SensorEvaluationContext, mlflow: MlflowResource, tables: TableStoreResource):
-        champion = mlflow.champion()
-        if champion is None:
-            return SkipReason(f"Registered model '{mlflow.model_name}' has no champion yet.")
-        version = str(champion.version)
+        version = _champion_version(mlflow)
+        if version is None:
+            return _no_champion(mlflow)
         stale = stale_days(tables.store().distinct_values_by_day(results_table, "model_version"), version)
         if not stale:
             return SkipReason(f"Every scored day was scored by the champion, version {version}.")

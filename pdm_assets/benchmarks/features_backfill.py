@@ -50,6 +50,7 @@ def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> P
 
     from pdm_assets.benchmarks.memory import peak_memory_mib
     from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.partitions import range_tags
 
     defs = build_definitions(Settings.from_env())
     began = time.perf_counter()
@@ -57,8 +58,7 @@ def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> P
         result = materialize(
             list(defs.assets), selection=AssetSelection.groups("raw", "features"), resources=defs.resources,
             instance=instance, raise_on_error=True,
-            tags={"dagster/asset_partition_range_start": start.isoformat(),
-                  "dagster/asset_partition_range_end": last.isoformat()},
+            tags=range_tags(start, last),
         )
         wall = time.perf_counter() - began
         steps = {e.step_key: e.event_specific_data.duration_ms / 1000 for e in result.all_events

@@ -26,6 +26,7 @@ def _materialize(selection: str, first: date | None = None, last: date | None = 
     from dagster import AssetSelection, DagsterInstance, materialize
 
     from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.partitions import range_tags
 
     defs = build_definitions(Settings.from_env())
     began = time.perf_counter()
@@ -33,8 +34,7 @@ def _materialize(selection: str, first: date | None = None, last: date | None = 
         result = materialize(
             list(defs.assets), selection=AssetSelection.from_string(selection), resources=defs.resources,
             instance=instance, raise_on_error=True,
-            tags={"dagster/asset_partition_range_start": first.isoformat(),
-                  "dagster/asset_partition_range_end": last.isoformat()} if first else {},
+            tags=range_tags(first, last) if first else {},
         )
     assert result.success
     return time.perf_counter() - began

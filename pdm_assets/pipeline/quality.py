@@ -62,6 +62,23 @@ def feature_profile(
     return coverage, {c: int(stats[c] or 0) for c in columns}
 
 
+def counts_by_day_and(df: DataFrame, column: str, day_column: str = "date") -> dict[str, dict[str, int]]:
+    """{day (YYYY-MM-DD): {value of `column`: rows}} from one aggregation."""
+    cells: dict[str, dict[str, int]] = {}
+    for r in df.groupBy(day_column, column).count().collect():
+        cells.setdefault(str(r[day_column]), {})[r[column]] = r["count"]
+    return cells
+
+
+def totals(cells: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Sum a {day: {value: rows}} table over its days."""
+    summed: dict[str, int] = {}
+    for per_value in cells.values():
+        for value, n in per_value.items():
+            summed[value] = summed.get(value, 0) + n
+    return summed
+
+
 def rows_without_match(left: DataFrame, right: DataFrame, keys: Sequence[str]) -> int:
     """Rows of `left` whose key has no row in `right`."""
     return left.join(right.select(*keys).distinct(), list(keys), "left_anti").count()

@@ -102,3 +102,10 @@ def class_counts(training_set: DataFrame) -> dict[str, dict[str, int]]:
     for r in rows:
         counts[r["split"]][r["label"]] = r["count"]
     return counts
+
+
+def split_spans(training_set: DataFrame) -> str:
+    """The days each split actually covers, e.g. 'train 2015-01-01..2015-09-30, holdout ...'."""
+    rows = training_set.groupBy("split").agg(F.min(PARTITION_COLUMN).alias("lo"), F.max(PARTITION_COLUMN).alias("hi"))
+    spans = {r["split"]: f"{r['lo']}..{r['hi']}" for r in rows.collect()}
+    return f"train {spans.get(TRAIN, '-')}, holdout {spans.get(HOLDOUT, '-')}"

@@ -5,8 +5,8 @@ from datetime import date
 
 from dagster import AssetSelection, Definitions, materialize
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from pdm_assets.partitions import range_tags
+
 # The shared labelled quarter (conftest.labelled): train on January-February, hold out March.
 TRAINING_WINDOW = {"train_months": 2, "holdout_months": 1}
 
@@ -18,7 +18,7 @@ def materialize_range(defs: Definitions, selection: str, first: date, last: date
         selection=AssetSelection.from_string(selection),
         resources=defs.resources,
         instance=instance,
-        tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        tags=range_tags(first, last),
         raise_on_error=False,
     )
 

@@ -6,12 +6,11 @@ from datetime import date
 from dagster import AssetSelection, SensorResult, build_sensor_context, materialize
 
 from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from pdm_assets.pipeline.scoring import PROBABILITY_COLUMNS
 from pdm_assets.resources.model_registry import CHAMPION
 from pdm_assets.resources.table_store import ParquetTableStore
-from pdm_assets_tests.assets.helpers import (
-    RANGE_END_TAG, RANGE_START_TAG, check_outcomes, failure_message, metadata, row_counts, train,
-)
+from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, row_counts, train
 
 SMALL_FOREST = '{"numTrees": 10, "maxDepth": 5}'
 D1, D2, D3 = date(2015, 3, 10), date(2015, 3, 11), date(2015, 3, 12)
@@ -29,7 +28,7 @@ def _champion(defs, instance) -> str:
 def _score(defs, instance, first: date, last: date, config: dict | None = None):
     return materialize(
         list(defs.assets), selection=AssetSelection.keys("failure_predictions"), resources=defs.resources,
-        instance=instance, raise_on_error=False, tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
+        instance=instance, raise_on_error=False, tags=range_tags(first, last),
         run_config={"ops": {"failure_predictions": {"config": config or {}}}},
     )
 

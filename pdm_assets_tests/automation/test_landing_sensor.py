@@ -7,10 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 from dagster import Definitions, SensorResult, SkipReason, build_sensor_context, instance_for_test
-from pyspark import SparkContext
 
 from pdm_assets.automation.landing_sensor import build_landing_zone_sensor, day_fingerprint, work_days
-from pdm_assets.automation.sensors import RANGE_END_TAG, RANGE_START_TAG
+from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pdm_assets.deployments import Settings, build_definitions
 from pdm_assets.partitions import daily_partitions
 from pdm_assets.pipeline.landing_files import day_file
@@ -21,12 +20,7 @@ FIRST = date(2015, 1, 1)
 LAST_PARTITION = date(2015, 1, 9)  # PDM_END_DATE 2015-01-10 is exclusive
 
 
-@pytest.fixture(autouse=True)
-def _no_spark():
-    # Other modules may already hold the session-wide Spark: what matters is that none is started here.
-    before = SparkContext._active_spark_context
-    yield
-    assert SparkContext._active_spark_context is before, "the landing sensor must not start Spark"
+pytestmark = pytest.mark.usefixtures("no_spark_started")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import Definitions, RunRequest, SkipReason, build_schedule_context, instance_for_test
-from pyspark import SparkContext
 
 from pdm_assets.automation.schedules import build_schedules, previous_utc_day
 from pdm_assets.deployments import Settings, build_definitions
@@ -15,12 +14,7 @@ from pdm_assets.partitions import daily_partitions
 LA = ZoneInfo("America/Los_Angeles")
 
 
-@pytest.fixture(autouse=True)
-def _no_spark():
-    # Other modules may already hold the session-wide Spark: what matters is that none is started here.
-    before = SparkContext._active_spark_context
-    yield
-    assert SparkContext._active_spark_context is before, "schedules must not start Spark"
+pytestmark = pytest.mark.usefixtures("no_spark_started")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 
 from pdm_assets.pipeline.training import (
     HOLDOUT, TRAIN, TrainingWindow, TrainingWindowError, add_months, build_training_set, class_counts, default_window,
+    split_spans,
 )
 
 YEAR = [date(2015, 1, 1) + timedelta(days=i) for i in range(365)]
@@ -51,4 +52,5 @@ def test_training_set_splits_by_time_and_purges_labels_that_look_into_the_holdou
     # 18:00 labels (18:00, 00:00]: no holdout row (t >= 00:00) looks at a failure that early.
     assert got == {("02 12", TRAIN), ("02 15", TRAIN), ("02 18", TRAIN), ("03 00", HOLDOUT), ("03 03", HOLDOUT),
                    ("03 06", HOLDOUT), ("03 09", HOLDOUT)}
+    assert split_spans(rows) == "train 2015-01-02..2015-01-02, holdout 2015-01-03..2015-01-03"
     assert class_counts(rows)[TRAIN]["none"] == 3 and class_counts(rows)[HOLDOUT]["comp1"] == 0
