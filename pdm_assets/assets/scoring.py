@@ -27,6 +27,7 @@ from pdm_assets.pipeline.scoring import ModelLineage, score
 from pdm_assets.resources.model_registry import MlflowResource, load_spark_model
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
+PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
 DRIFT_REFERENCE_FILE = "drift_reference.json"
 
 
@@ -62,6 +63,9 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         check_specs=scoring_checks.specs(),
         group_name="scoring",
         kinds={"spark", "parquet", "mlflow"},
+        # When a run holds both, score before building labels: labels are not on the path from a
+        # new day's arrival to its predictions (and a new day's labels wait for the next day anyway).
+        op_tags={PRIORITY_TAG: "1"},
     )
     def failure_predictions(context: AssetExecutionContext, config: ScoringConfig,
                             machine_features: DataFrame) -> Iterator:

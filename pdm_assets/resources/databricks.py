@@ -17,11 +17,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
+from databricks.sdk.errors import NotFound
 from dagster import Field, InitResourceContext, Noneable, ResourceDefinition, String
 from dagster_databricks import databricks_pyspark_step_launcher
 from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
 
 import pdm_assets
+from pdm_assets.resources.databricks_wheel import (
+    WHEEL_BUILD,
+    WHEEL_NONE,
+    WheelBuildError,
+    built_wheel,
+    source_digest,
+    source_root,
+    wheel_name,
+)
 
 TABLE_FORMATS = ("delta", "parquet")
 DEFAULT_NEW_CLUSTER: dict[str, Any] = {
@@ -45,7 +55,8 @@ class DatabricksSettings:
 
     cluster_id: Optional[str] = None  # an existing all-purpose cluster; else a new job cluster per step
     new_cluster: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_NEW_CLUSTER))
-    wheel: Optional[str] = None  # a local .whl (uploaded) or a dbfs:/ / Volumes path of the project wheel
+    # "build" (from this source tree, uploaded), a local .whl (uploaded), a dbfs:/ or Volumes path, or None
+    wheel: Optional[str] = WHEEL_BUILD
     staging_prefix: str = "/dagster_staging/pdm_assets"
     table_format: str = "delta"
     catalog: str = "main"
@@ -70,7 +81,7 @@ class DatabricksSettings:
         return cls(
             cluster_id=(environ.get("PDM_DATABRICKS_CLUSTER_ID") or "").strip() or None,
             new_cluster=new_cluster_spec(_json(environ, "PDM_DATABRICKS_CLUSTER_JSON", {})),
-            wheel=(environ.get("PDM_DATABRICKS_WHEEL") or "").strip() or None,
+            wheel=_wheel_setting(environ.get("PDM_DATABRICKS_WHEEL")),
             staging_prefix=staging.rstrip("/") or "/",
             table_format=table_format,
             catalog=(environ.get("PDM_DATABRICKS_CATALOG") or cls.catalog).strip(),
@@ -84,6 +95,11 @@ class DatabricksSettings:
     def uc_name(self, name: str) -> str:
         """A three-level Unity Catalog name; names that already have dots are kept."""
         return name if "." in name else f"{self.catalog}.{self.schema}.{name}"
+
+
+def _wheel_setting(text: Optional[str]) -> Optional[str]:
+    value = (text or "").strip() or WHEEL_BUILD
+    return None if value.lower() == WHEEL_NONE else value
 
 
 def _json(environ: Mapping[str, str], name: str, default: Any) -> Any:
@@ -144,9 +160,19 @@ def cluster_libraries(wheel_uri: Optional[str]) -> list[dict[str, Any]]:
 
 
 def wheel_uri(settings: DatabricksSettings) -> Optional[str]:
-    """Where the cluster installs the project wheel from (a local wheel is uploaded under the staging prefix)."""
+    """Where the cluster installs the project wheel from (a local or built wheel is uploaded under the staging prefix).
+
+    A built wheel's folder is the digest of the sources, so changed code never reuses the path of a
+    wheel an existing cluster has already installed. Without a source tree (on the cluster itself,
+    which only rebuilds the definitions) there is nothing to build: no wheel.
+    """
     if not settings.wheel:
         return None
+    if settings.wheel == WHEEL_BUILD:
+        root = source_root()
+        if root is None:
+            return None
+        return f"dbfs:{settings.staging_prefix}/wheels/{source_digest(root)}/{wheel_name(root)}"
     if settings.wheel.startswith(("dbfs:", "/Volumes/", "/Workspace/", "s3:", "abfss:", "gs:")):
         return settings.wheel
     return f"dbfs:{settings.staging_prefix}/wheels/{Path(settings.wheel).name}"
@@ -194,18 +220,41 @@ def _launcher_fn(context: InitResourceContext) -> Iterator[DatabricksPySparkStep
     with tempfile.TemporaryDirectory(prefix="pdm_assets_code_") as staged:
         config["local_dagster_job_package_path"] = str(stage_package(Path(staged)))
         launcher = DatabricksPySparkStepLauncher(**config)
-        if local_wheel and Path(local_wheel).is_file():  # the remote side has no local wheel: nothing to do
-            target = wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=config["staging_prefix"]))
-            with open(local_wheel, "rb") as handle:
-                launcher.databricks_runner.client.workspace_client.dbfs.upload(
-                    target.removeprefix("dbfs:"), handle, overwrite=True)
+        if local_wheel:
+            _upload_wheel(launcher, local_wheel, config["staging_prefix"])
         yield launcher
+
+
+def _upload_wheel(launcher: DatabricksPySparkStepLauncher, local_wheel: str, staging_prefix: str) -> None:
+    """Put the project wheel where the run's libraries say it is (a built one only if not there yet)."""
+    if local_wheel == WHEEL_BUILD and source_root() is None:
+        raise WheelBuildError(
+            "PDM_DATABRICKS_WHEEL=build (the default) builds the wheel from the source tree, but pdm_assets "
+            f"runs from {Path(pdm_assets.__file__).parent} without one: install it editable (pip install -e .), "
+            "or set PDM_DATABRICKS_WHEEL to a built wheel or to none.")
+    target = wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=staging_prefix))
+    dbfs = launcher.databricks_runner.client.workspace_client.dbfs
+    if local_wheel == WHEEL_BUILD:
+        root = source_root()
+        try:
+            dbfs.get_status(target.removeprefix("dbfs:"))
+            return  # this digest was uploaded by an earlier run
+        except NotFound:
+            path = built_wheel(root)
+    else:
+        path = Path(local_wheel)
+        if not path.is_file():
+            raise FileNotFoundError(f"PDM_DATABRICKS_WHEEL={local_wheel}: no such wheel file")
+    with open(path, "rb") as handle:
+        dbfs.upload(target.removeprefix("dbfs:"), handle, overwrite=True)
 
 
 def databricks_step_launcher(settings: DatabricksSettings) -> ResourceDefinition:
     """The step launcher every Spark asset requires, configured from the settings."""
     config = launcher_config(settings)
-    if settings.wheel and wheel_uri(settings) != settings.wheel:
+    if settings.wheel == WHEEL_BUILD:
+        config["pdm_local_wheel"] = WHEEL_BUILD
+    elif settings.wheel and wheel_uri(settings) != settings.wheel:
         config["pdm_local_wheel"] = str(Path(settings.wheel).expanduser().resolve())
     schema = dict(databricks_pyspark_step_launcher.config_schema.config_type.fields)
     schema["pdm_local_wheel"] = Field(Noneable(String), is_required=False, default_value=None)

@@ -1,8 +1,10 @@
 """PDM_DEPLOYMENT=databricks end to end: the real step launcher, driven by the CLI, against the emulator.
 
 Each remote step starts its own local Spark in an emulator subprocess (~15 s), so the tests keep
-to few steps: raw_machines and raw_telemetry for one day succeed; raw_machines fails remotely;
-a wrong token fails before anything runs; an interrupt cancels the remote run.
+to few steps: raw_machines and raw_telemetry for one day succeed (with the project wheel built and
+uploaded); machine_features and failure_predictions for a day succeed on raw days ingested locally
+and a model registered here; raw_machines fails remotely; a wrong token fails before anything
+runs; an interrupt cancels the remote run.
 """
 from __future__ import annotations
 
@@ -120,6 +122,13 @@ def test_raw_assets_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_pat
     packages = {lib["pypi"]["package"] for lib in libraries if "pypi" in lib}
     assert {"dagster==1.13.27", "dagster-databricks==0.29.27", "mlflow==3.17.2"} <= packages
     assert not any(p.startswith("pyspark") for p in packages)  # the runtime brings its own Spark
+    # The project wheel: built from this source tree, uploaded under a digest of the sources.
+    [wheel_uri] = [lib["whl"] for lib in libraries if "whl" in lib]
+    assert wheel_uri.startswith(f"dbfs:{STAGING}/wheels/") and wheel_uri.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(api.dbfs_path(wheel_uri.removeprefix("dbfs:"))) as wheel:
+        wheel_files = wheel.namelist()
+    assert "pdm_assets/definitions.py" in wheel_files and "pdm_assets/pipeline/features.py" in wheel_files
+    assert any(n.endswith(".dist-info/METADATA") for n in wheel_files)
     # The token is only ever read from the environment: not in staged files, not in the logs.
     for path in api.dbfs_path(STAGING).rglob("*"):
         if path.is_file():
@@ -128,10 +137,90 @@ def test_raw_assets_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_pat
     print(f"\n[databricks e2e] 2 remote steps took {time.monotonic() - started:.0f}s")
 
 
+def _register_champion(spark, env: dict[str, str]) -> str:
+    """A decision tree fitted here on made-up feature rows of every class, registered and crowned champion.
+
+    Only its input columns matter to the scoring step under test; training through the launcher would
+    need weeks of simulated failures (every class) and two more remote steps.
+    """
+    import mlflow
+    import mlflow.spark
+    from pyspark.sql import functions as F
+
+    from pdm_assets.deployments import Settings, build_resources
+    from pdm_assets.pipeline.features import feature_columns
+    from pdm_assets.pipeline.labels import LABEL_CLASSES
+    from pdm_assets.pipeline.model import ModelConfig, fit_model
+    from pdm_assets.pipeline.schemas import MACHINE_MODELS
+    from pdm_assets.resources.model_registry import CHAMPION
+
+    columns = feature_columns()
+    numeric = [c for c in columns if c != "model"]
+    rows = spark.range(60).select(
+        F.element_at(F.array(*map(F.lit, LABEL_CLASSES)), (F.col("id") % len(LABEL_CLASSES) + 1).cast("int")).alias("label"),
+        F.element_at(F.array(*map(F.lit, MACHINE_MODELS)), (F.col("id") % 4 + 1).cast("int")).alias("model"),
+        *[((F.col("id") * (i + 7)) % 23).cast("double" if c != "age" else "int").alias(c) for i, c in enumerate(numeric)],
+    )
+    model = fit_model(rows, ModelConfig(classifier="decision_tree"), columns, {c: 12 for c in LABEL_CLASSES})
+    mlflow_res = build_resources(Settings.from_env(env))["mlflow"]
+    experiment_id = mlflow_res.activate()
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.spark.log_model(model, artifact_path="model", registered_model_name=mlflow_res.model_name)
+    version = str(info.registered_model_version)
+    mlflow_res.client().set_registered_model_alias(mlflow_res.model_name, CHAMPION, version)
+    return version
+
+
+@pytest.mark.filterwarnings("ignore:.*superseded")
+def test_features_and_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path,
+                                                              landing: Path, spark) -> None:
+    from dagster import AssetSelection, materialize
+
+    from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.partitions import range_tags
+    from pdm_assets.resources.model_registry import local_mlflow_uris
+
+    home = tmp_path / "home"
+    mlflow_uri, _ = local_mlflow_uris(home)
+    env = _env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri,
+               PDM_DATABRICKS_WHEEL="none")
+    # The raw days the features read (the day and its lookback), ingested by the local deployment
+    # into the same warehouse: the raw steps on the cluster are the first test's subject.
+    local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
+    with DagsterInstance.ephemeral() as scratch:
+        raw = materialize(list(local.assets), selection=AssetSelection.groups("raw"), resources=local.resources,
+                          instance=scratch, tags=range_tags(date(2015, 1, 1), date(2015, 1, 2)))
+    assert raw.success
+    version = _register_champion(spark, env)
+
+    done = _materialize(env, "machine_features,failure_predictions")
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    with _instance(env) as instance:
+        run = _only_run(instance)
+        materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization
+                        for e in _events(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
+        checks = {(c.asset_key.to_user_string(), c.check_name): c for c in (
+            e.event_specific_data for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert {k: m.partition for k, m in materialized.items()} == {"machine_features": DAY, "failure_predictions": DAY}
+    scored = materialized["failure_predictions"].metadata
+    assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
+    assert checks[("failure_predictions", "one_prediction_per_feature_row")].passed
+    assert checks[("failure_predictions", "probabilities_valid")].passed
+    assert checks[("machine_features", "one_row_per_machine_and_grid_point")].passed
+    assert len(api.submitted_runs) == 2  # one Databricks run per Spark step
+    # The rows the remote step wrote carry the model lineage.
+    written = spark.read.parquet(str(home / "warehouse" / "failure_predictions" / f"date={DAY}"))
+    assert written.count() == 3 * 8
+    assert {(r["model_name"], r["model_version"]) for r in written.select("model_name", "model_version").distinct().collect()} == {
+        ("pdm_failure_model", version)}
+
+
 def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: DatabricksEmulator, tmp_path: Path) -> None:
     empty = tmp_path / "empty_landing"
     empty.mkdir()
-    env = _env(api, tmp_path / "home", empty)
+    env = _env(api, tmp_path / "home", empty, PDM_DATABRICKS_WHEEL="none")
 
     done = _materialize(env, "raw_machines", partition=None)
 
@@ -149,7 +238,7 @@ def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: Databri
 
 def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulator, tmp_path: Path,
                                                           landing: Path) -> None:
-    env = _env(api, tmp_path / "home", landing, DATABRICKS_TOKEN="not-the-token")
+    env = _env(api, tmp_path / "home", landing, DATABRICKS_TOKEN="not-the-token", PDM_DATABRICKS_WHEEL="none")
 
     done = _materialize(env, "raw_machines", partition=None)
 
@@ -165,7 +254,7 @@ def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulato
 
 def test_interrupting_the_cli_cancels_the_databricks_run(api: DatabricksEmulator, tmp_path: Path,
                                                          landing: Path) -> None:
-    env = _env(api, tmp_path / "home", landing)
+    env = _env(api, tmp_path / "home", landing, PDM_DATABRICKS_WHEEL="none")
     cli = subprocess.Popen(_command("raw_machines", None), env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
@@ -256,3 +345,31 @@ def test_a_local_wheel_is_uploaded_when_the_launcher_starts(api: DatabricksEmula
     uploaded = api.dbfs_path(f"/dagster_staging/pdm_assets/wheels/{wheel.name}")
     assert uploaded.read_bytes() == wheel.read_bytes()
     assert not staged.exists()  # the staged copy of the package is removed when the run ends
+
+
+def test_the_wheel_is_built_from_this_source_tree_under_a_digest_of_it() -> None:
+    from pdm_assets.resources.databricks import launcher_config
+    from pdm_assets.resources.databricks_wheel import source_digest, source_root
+
+    root = source_root()
+    assert root is not None  # the tests run from the (editable) source tree
+    default = launcher_config(_settings(PDM_TABLE_FORMAT="parquet").databricks)["run_config"]["libraries"]
+    assert [lib["whl"] for lib in default if "whl" in lib] == [
+        f"dbfs:{STAGING}/wheels/{source_digest(root)}/pdm_assets-0.1.0-py3-none-any.whl"]
+    without = _settings(PDM_TABLE_FORMAT="parquet", PDM_DATABRICKS_WHEEL="none").databricks
+    assert not any("whl" in lib for lib in launcher_config(without)["run_config"]["libraries"])
+
+
+def test_the_source_digest_follows_the_code_and_ignores_caches(tmp_path: Path) -> None:
+    from pdm_assets.resources.databricks_wheel import source_digest
+
+    (tmp_path / "pdm_assets").mkdir()
+    (tmp_path / "pyproject.toml").write_text('version = "0.1.0"\n')
+    module = tmp_path / "pdm_assets" / "module.py"
+    module.write_text("X = 1\n")
+    first = source_digest(tmp_path)
+    (tmp_path / "pdm_assets" / "__pycache__").mkdir()
+    (tmp_path / "pdm_assets" / "__pycache__" / "module.cpython-311.pyc").write_bytes(b"\0")
+    assert source_digest(tmp_path) == first
+    module.write_text("X = 2\n")
+    assert source_digest(tmp_path) != first
