@@ -165,10 +165,10 @@ def build_resources(settings: Settings) -> dict[str, Any]:
 def _databricks_resources(settings: Settings) -> dict[str, Any]:
     """Steps run on a cluster; the same resources are rebuilt there from the forwarded PDM_* variables."""
     cfg = settings.databricks or databricks.DatabricksSettings.from_env({})
-    databricks.check_table_format(cfg)
     # On the cluster `getActiveSession()` is the cluster's session; locally no step touches Spark.
     spark = SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions)
-    tables = TableStoreResource(warehouse=str(settings.warehouse), format=cfg.table_format)
+    tables = TableStoreResource(warehouse=str(settings.warehouse), format=cfg.table_format,
+                                catalog=cfg.catalog, uc_schema=cfg.schema)
     tracking, registry, model_name = databricks.mlflow_settings(
         cfg, settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name)
     local_uri, local_artifacts = local_mlflow_uris(settings.home)

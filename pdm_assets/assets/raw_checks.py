@@ -37,7 +37,7 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
     expected = raw_schema(dataset)
     if days is None:
         expected = type(expected)([f for f in expected.fields if f.name != "date"])
-    on_disk = _stored_file_schema(spark, store, table, days)
+    on_disk = store.stored_schema(spark, table, days)
     problems = schema_differences(on_disk, expected) if on_disk is not None else []
     yield AssetCheckResult(
         check_name=SCHEMA, asset_key=table, passed=not problems,
@@ -63,12 +63,3 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
             metadata={k: MetadataValue.int(v) for k, v in gaps.items()},
         )
 
-
-def _stored_file_schema(spark, store, table: str, days: Optional[list[date]]):
-    """The schema Spark reads from the Parquet footers themselves (not from our own record of it)."""
-    root = store.path(table)
-    candidates = [root / f"date={d.isoformat()}" for d in days] if days is not None else [root / "data"]
-    with_files = [p for p in candidates if p.exists() and any(p.glob("*.parquet"))]
-    if not with_files:
-        return None
-    return spark.read.option("basePath", str(root)).parquet(str(with_files[0])).schema

@@ -5,6 +5,8 @@ from datetime import date, timedelta
 from typing import Iterable, Optional, Sequence
 
 from dagster import (
+    AssetKey,
+    DagsterInstance,
     DefaultSensorStatus,
     JobDefinition,
     RunRequest,
@@ -19,6 +21,7 @@ from pdm_assets.partitions import range_tags
 from pdm_assets.resources.model_registry import MlflowResource
 from pdm_assets.resources.tables import TableStoreResource
 
+PREDICTIONS_ASSET = "failure_predictions"  # its materializations record which version scored each day
 
 
 def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -43,6 +46,38 @@ def _champion_version(mlflow: MlflowResource) -> Optional[str]:
     return str(champion.version) if champion is not None else None
 
 
+def materialized_days(instance: DagsterInstance, asset: str) -> list[date]:
+    """The days the instance records as materialized for a daily-partitioned asset."""
+    return sorted(date.fromisoformat(key) for key in instance.get_materialized_partitions(AssetKey(asset)))
+
+
+def versions_by_day_from_events(instance: DagsterInstance, asset: str, page: int = 1000) -> dict[date, set[str]]:
+    """{day: {model_version}} from each day's latest materialization metadata (newest events first).
+
+    For tables this host cannot read (Unity Catalog: only Spark on the cluster can), the versions the
+    scoring steps recorded per partition stand in for the rows' own model_version column.
+    """
+    versions: dict[date, set[str]] = {}
+    seen: set[date] = set()
+    cursor = None
+    while True:  # pages: the event log caps one fetch
+        result = instance.fetch_materializations(AssetKey(asset), limit=page, cursor=cursor)
+        for record in result.records:
+            materialization = record.asset_materialization
+            if materialization is None or materialization.partition is None:
+                continue
+            day = date.fromisoformat(materialization.partition)
+            if day in seen:
+                continue  # an older materialization of a day already judged by its latest one
+            seen.add(day)
+            version = materialization.metadata.get("model_version")
+            if version is not None:
+                versions[day] = {str(version.value)}
+        if not result.has_more:
+            return versions
+        cursor = result.cursor
+
+
 def _no_champion(mlflow: MlflowResource) -> SkipReason:
     return SkipReason(f"Registered model '{mlflow.model_name}' has no champion yet.")
 
@@ -62,7 +97,9 @@ def build_champion_sensor(job: JobDefinition, rescore_days: int) -> SensorDefini
             return SkipReason(f"Champion is still version {version}.")
         if previous is None:  # first look: remember the champion; nothing has moved yet
             return SensorResult(skip_reason=f"Watching champion version {version}.", cursor=version)
-        featured = tables.store().existing_days("machine_features")
+        store = tables.store()
+        featured = (store.existing_days("machine_features") if store.readable_here
+                    else materialized_days(context.instance, "machine_features"))
         recent = featured[-rescore_days:]
         requests = [range_run_request(a, b, f"champion-v{version}-{a}-{b}",
                                       f"champion moved from v{previous} to v{version}")
@@ -87,7 +124,10 @@ def build_stale_predictions_sensor(job: JobDefinition, results_table: str) -> Se
         version = _champion_version(mlflow)
         if version is None:
             return _no_champion(mlflow)
-        stale = stale_days(tables.store().distinct_values_by_day(results_table, "model_version"), version)
+        store = tables.store()
+        scored = (store.distinct_values_by_day(results_table, "model_version") if store.readable_here
+                  else versions_by_day_from_events(context.instance, PREDICTIONS_ASSET))
+        stale = stale_days(scored, version)
         if not stale:
             return SkipReason(f"Every scored day was scored by the champion, version {version}.")
         return [range_run_request(a, b, f"stale-v{version}-{a}-{b}", f"scored by a version other than v{version}")

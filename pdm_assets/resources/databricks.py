@@ -45,10 +45,6 @@ NOT_ON_CLUSTER = {"pyspark", "dagster-webserver", "pdm-assets"}
 LOCAL_ONLY_ENV = ("PDM_DATABRICKS_WHEEL",)
 
 
-class DeltaNotSupportedError(NotImplementedError):
-    """The Delta / Unity Catalog table store is not implemented yet."""
-
-
 @dataclass(frozen=True)
 class DatabricksSettings:
     """What PDM_DATABRICKS_* (and PDM_TABLE_FORMAT) decide for PDM_DEPLOYMENT=databricks."""
@@ -263,17 +259,6 @@ def databricks_step_launcher(settings: DatabricksSettings) -> ResourceDefinition
         config_schema=schema,
         description="Runs each Spark step as a one-time Databricks job (dagster-databricks step launcher).",
     ).configured(config)
-
-
-def check_table_format(settings: DatabricksSettings) -> None:
-    """Fail at load time, not after a cluster start-up, when the table format cannot work."""
-    if settings.table_format == "delta":
-        raise DeltaNotSupportedError(
-            "PDM_TABLE_FORMAT=delta (Unity Catalog tables "
-            f"{settings.catalog}.{settings.schema}.<table> written with replaceWhere) needs Databricks and "
-            "is not implemented yet. Set PDM_TABLE_FORMAT=parquet and point PDM_HOME at storage the "
-            "cluster and this process both see (the emulator's tests do this)."
-        )
 
 
 def mlflow_settings(settings: DatabricksSettings, tracking_uri: str, registry_uri: str,

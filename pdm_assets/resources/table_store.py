@@ -40,6 +40,8 @@ def _day_dir(day: date) -> str:
 class ParquetTableStore:
     """Reads and writes date-partitioned (or whole) Parquet tables with per-day atomic replacement."""
 
+    readable_here = True  # plain files: sensors read them on the orchestrating host, without Spark
+
     def __init__(self, warehouse: str | os.PathLike[str]):
         self.warehouse = Path(warehouse)
 
@@ -63,6 +65,15 @@ class ParquetTableStore:
             return []
         prefix = f"{PARTITION_COLUMN}="
         return sorted(date.fromisoformat(p.name[len(prefix):]) for p in root.iterdir() if p.name.startswith(prefix))
+
+    def stored_schema(self, spark: SparkSession, table: str, days: Optional[Sequence[date]]) -> Optional[StructType]:
+        """The schema Spark reads from the Parquet footers themselves (not from our own record of it)."""
+        root = self.path(table)
+        candidates = [root / _day_dir(d) for d in days] if days is not None else [root / "data"]
+        with_files = [p for p in candidates if p.exists() and any(p.glob("*.parquet"))]
+        if not with_files:
+            return None
+        return spark.read.option("basePath", str(root)).parquet(str(with_files[0])).schema
 
     def distinct_values_by_day(self, table: str, column: str) -> dict[date, set[str]]:
         """{day: distinct values of one column} read from the Parquet files directly (no Spark: for sensors)."""

@@ -7,10 +7,11 @@ from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, O
 from pyspark.sql import DataFrame
 
 from pdm_assets.partitions import days_in_window
+from pdm_assets.resources.delta_store import DeltaTableStore
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.table_store import ParquetTableStore
 
-SUPPORTED_FORMATS = ("parquet",)
+SUPPORTED_FORMATS = ("parquet", "delta")
 # Input metadata for an input that may lack some mapped days (a lookahead that has not arrived):
 # the asset then reports the gap itself instead of failing.
 ALLOW_MISSING_DAYS = "allow_missing_days"
@@ -21,14 +22,18 @@ class MissingUpstreamDaysError(LookupError):
 
 
 class TableStoreResource(ConfigurableResource):
-    """Where tables live (`<warehouse>/<table>`) and in which format."""
+    """Where tables live and in which format: Parquet folders `<warehouse>/<table>`, or Unity Catalog Delta tables."""
 
     warehouse: str
     format: str = "parquet"
+    catalog: str = ""  # delta: tables are <catalog>.<uc_schema>.<table>
+    uc_schema: str = ""
 
-    def store(self) -> ParquetTableStore:
+    def store(self) -> ParquetTableStore | DeltaTableStore:
         if self.format not in SUPPORTED_FORMATS:
             raise ValueError(f"Unsupported table format '{self.format}'; supported: {', '.join(SUPPORTED_FORMATS)}")
+        if self.format == "delta":
+            return DeltaTableStore(self.catalog, self.uc_schema)
         return ParquetTableStore(self.warehouse)
 
     def table_path(self, table: str) -> str:
