@@ -1,17 +1,22 @@
 """Raw assets: landing CSVs → typed, partitioned raw tables, with rejects kept and checked."""
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     DailyPartitionsDefinition,
+    MaterializeResult,
     MetadataValue,
-    Output,
     asset,
+    multi_asset,
 )
 from pyspark.sql import DataFrame
 
@@ -36,7 +41,7 @@ def build_raw_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDefini
     return [
         _raw_machines(),
         _raw_maint_history(first_day),
-        *(_raw_event_asset(d, partitions) for d in EVENT_DATASETS),
+        _raw_events_asset(partitions),
     ]
 
 
@@ -44,76 +49,121 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
-def _ingest(
-    context: AssetExecutionContext,
+@dataclass
+class Ingested:
+    """What one dataset's ingestion stored and found, ready to be reported to Dagster."""
+
+    table: str
+    metadata: dict[str, Any]
+    per_day: dict[str, dict[str, Any]] = field(default_factory=dict)  # partition key -> metadata
+    checks: list[AssetCheckResult] = field(default_factory=list)
+
+
+def ingest(
+    res: Any,
     dataset: Dataset,
     table: str,
     files: Sequence[LandingFile],
     known_machines: Optional[DataFrame],
     days: Optional[list[date]],
     before_day: Optional[date] = None,
-) -> Iterator:
-    """Parse files, store rejects, yield the valid rows as the output, then the checks."""
-    res = spark_step(context)
+) -> Ingested:
+    """Parse files, replace the table's days (or whole table), store the rejects, run the checks.
+
+    No Dagster context is touched here, so datasets can be ingested from several threads at once.
+    """
     batch: ParsedBatch = parse_files(res.spark.session, dataset, files, known_machines, _now(), before_day)
     try:
         valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
         valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
         sample = (batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
                   if reject_count else [])
-        metadata = {
-            "rejects_table": MetadataValue.path(res.tables.table_path(rejects_table(table))),
-            "source_files": MetadataValue.int(len(files)),
-        }
-        if days is None:
-            metadata["dagster/row_count"] = MetadataValue.int(valid_count)
-            metadata["reject_count"] = MetadataValue.int(reject_count)
-        else:
-            metadata.update(run_window_metadata(days, valid_count))
-            metadata["run_reject_count"] = MetadataValue.int(reject_count)
-            for day in days:  # each day's materialization carries its own figures
-                key = day.isoformat()
-                context.add_asset_metadata(
-                    {"dagster/row_count": MetadataValue.int(valid_by_day.get(key, 0)),
-                     "reject_count": MetadataValue.int(rejects_by_day.get(key, 0))},
-                    partition_key=key,
-                )
-        if sample:
-            rows = "\n".join(f"| {r['source_file']} | {r['line_number']} | {r['reason']} |" for r in sample)
-            metadata["rejects_sample"] = MetadataValue.md("| file | line | reason |\n|---|---|---|\n" + rows)
-        yield Output(batch.valid, metadata=metadata)
-        # Rejects are stored after the rows: a failed output write leaves both tables as they were.
         store = res.tables.store()
+        store.write(batch.valid, table, days)
+        # Rejects are stored after the rows: a failed row write leaves both tables as they were.
         if days is None:
             store.write(batch.rejects.drop("date"), rejects_table(table))
         elif reject_count:
             store.write(batch.rejects, rejects_table(table), days)
         else:  # the usual case: empty days, no Spark job
             store.write_empty_days(rejects_table(table), batch.rejects.schema, days)
-        yield from raw_checks.results(res, dataset, table, days, valid_count, reject_count)
+        metadata: dict[str, Any] = {
+            "table_path": MetadataValue.path(res.tables.table_path(table)),
+            "rejects_table": MetadataValue.path(res.tables.table_path(rejects_table(table))),
+            "source_files": MetadataValue.int(len(files)),
+        }
+        per_day = {}
+        if days is None:
+            metadata["dagster/row_count"] = MetadataValue.int(valid_count)
+            metadata["reject_count"] = MetadataValue.int(reject_count)
+        else:
+            metadata.update(run_window_metadata(days, valid_count))
+            metadata["run_reject_count"] = MetadataValue.int(reject_count)
+            per_day = {day.isoformat(): {"dagster/row_count": MetadataValue.int(valid_by_day.get(day.isoformat(), 0)),
+                                         "reject_count": MetadataValue.int(rejects_by_day.get(day.isoformat(), 0))}
+                       for day in days}  # each day's materialization carries its own figures
+        if sample:
+            rows = "\n".join(f"| {r['source_file']} | {r['line_number']} | {r['reason']} |" for r in sample)
+            metadata["rejects_sample"] = MetadataValue.md("| file | line | reason |\n|---|---|---|\n" + rows)
+        checks = list(raw_checks.results(res, dataset, table, days, valid_count, reject_count))
+        return Ingested(table, metadata, per_day, checks)
     finally:
         batch.release()
 
 
-def _raw_event_asset(dataset: Dataset, partitions: DailyPartitionsDefinition) -> AssetsDefinition:
-    @asset(
-        name=dataset.table,
-        description=f"Typed {dataset.name} rows per day from the landing zone; bad lines go to {rejects_table(dataset.table)}.",
+def report(context: AssetExecutionContext, ingested: Ingested) -> Iterator:
+    """The materialization (with per-day figures) and the check results of one ingested table."""
+    for key, metadata in ingested.per_day.items():
+        context.add_asset_metadata(metadata, asset_key=ingested.table, partition_key=key)
+    yield MaterializeResult(asset_key=ingested.table, metadata=ingested.metadata)
+    yield from ingested.checks
+
+
+def _raw_events_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
+    """The four daily event tables as one step: a new day's files are ingested concurrently.
+
+    They share inputs (the landing day, raw_machines) and nothing else, and a day of them is a few
+    thousand rows, so one at a time they would mostly wait on Spark's per-job latency; one step
+    also means one Databricks run instead of four. Each stays its own asset (can be selected and
+    materialized alone) with its own checks.
+    """
+    specs = [
+        AssetSpec(d.table, description=f"Typed {d.name} rows per day from the landing zone; bad lines go to "
+                                       f"{rejects_table(d.table)}.",
+                  deps=["raw_machines"], group_name="raw", kinds={"spark", "parquet"}).with_io_manager_key(
+            "table_io_manager")
+        for d in EVENT_DATASETS
+    ]
+
+    @multi_asset(
+        name="raw_events",
+        specs=specs,
+        check_specs=[c for d in EVENT_DATASETS for c in raw_checks.specs(d, d.table)],
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={"raw_machines": AssetIn()},
-        io_manager_key="table_io_manager",
+        can_subset=True,
         required_resource_keys=SPARK_STEP_RESOURCES,
-        check_specs=raw_checks.specs(dataset, dataset.table),
-        group_name="raw",
-        kinds={"spark", "parquet"},
     )
-    def _asset(context: AssetExecutionContext, raw_machines: DataFrame) -> Iterator:
+    def raw_events(context: AssetExecutionContext, raw_machines: DataFrame) -> Iterator:
         days = days_in_window(context.partition_time_window)
-        files = spark_step(context).landing.day_files(dataset.name, days)
-        yield from _ingest(context, dataset, dataset.table, files, raw_machines, days)
+        res = spark_step(context)
+        selected = {key.path[-1] for key in context.selected_asset_keys}
+        datasets = [d for d in EVENT_DATASETS if d.table in selected]
+        # Every day file is looked up first: a missing one fails the step before anything is written.
+        files = {d.table: res.landing.day_files(d.name, days) for d in datasets}
+        with ThreadPoolExecutor(max_workers=len(datasets), thread_name_prefix="ingest") as pool:
+            futures = [pool.submit(ingest, res, d, d.table, files[d.table], raw_machines, days) for d in datasets]
+        failures = []
+        for future in futures:  # report every table that was stored, then fail with the first error
+            if future.exception() is not None:
+                failures.append(future.exception())
+            else:
+                yield from report(context, future.result())
+        if failures:
+            raise failures[0]
 
-    return _asset
+    return raw_events
 
 
 def _raw_machines() -> AssetsDefinition:
@@ -129,8 +179,8 @@ def _raw_machines() -> AssetsDefinition:
         kinds={"spark", "parquet"},
     )
     def raw_machines(context: AssetExecutionContext) -> Iterator:
-        files = [spark_step(context).landing.machines_file()]
-        yield from _ingest(context, MACHINES, MACHINES.table, files, None, None)
+        res = spark_step(context)
+        yield from report(context, ingest(res, MACHINES, MACHINES.table, [res.landing.machines_file()], None, None))
 
     return raw_machines
 
@@ -154,7 +204,8 @@ def _raw_maint_history(first_day: date) -> AssetsDefinition:
         if history is None:
             context.log.info("No maint/history.csv in the landing zone: the history is empty.")
             history = _empty_history_file(context)
-        yield from _ingest(context, MAINT, table, [history], raw_machines, None, before_day=first_day)
+        yield from report(context, ingest(spark_step(context), MAINT, table, [history], raw_machines, None,
+                                          before_day=first_day))
 
     return raw_maint_history
 

@@ -108,7 +108,7 @@ def test_raw_assets_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_pat
 
     # One Databricks run per step, each with the package, the step and the config staged on DBFS.
     assert len(api.submitted_runs) == 2
-    for step_key in ("raw_machines", "raw_telemetry"):
+    for step_key in ("raw_machines", "raw_events"):  # raw_events: the daily event tables' one step
         staged = api.dbfs_path(f"{STAGING}/{run.run_id}/{step_key}")
         assert {"databricks_step_main.py", "code.zip", "step_run_ref.pkl", "config.pkl"} <= {
             p.name for p in staged.iterdir()}
@@ -286,14 +286,27 @@ def _settings(**env: str):
     return Settings.from_env({"PDM_DEPLOYMENT": "databricks", "PDM_HOME": "/tmp/pdm", **env})
 
 
-def test_delta_is_the_default_and_fails_clearly_at_load_time() -> None:
+def test_delta_is_the_default_with_unity_catalog_table_names() -> None:
     from pdm_assets.deployments import build_resources
-    from pdm_assets.resources.databricks import DeltaNotSupportedError
+    from pdm_assets.resources.delta_store import DeltaTableStore
 
-    with pytest.raises(DeltaNotSupportedError, match="PDM_TABLE_FORMAT=parquet"):
-        build_resources(_settings())
+    tables = build_resources(_settings(PDM_DATABRICKS_CATALOG="ml", PDM_DATABRICKS_SCHEMA="pdm_prod"))["tables"]
+    store = tables.store()
+    assert isinstance(store, DeltaTableStore) and not store.readable_here
+    assert store.name("failure_predictions") == tables.table_path("failure_predictions") == "ml.pdm_prod.failure_predictions"
     with pytest.raises(ValueError, match="PDM_TABLE_FORMAT must be one of delta, parquet"):
         _settings(PDM_TABLE_FORMAT="csv")
+
+
+def test_replace_where_selects_exactly_the_days() -> None:
+    from pdm_assets.resources.delta_store import replace_where
+
+    assert replace_where([date(2015, 1, 3), date(2015, 1, 2), date(2015, 1, 4)]) == (
+        "date >= '2015-01-02' AND date <= '2015-01-04'")
+    assert replace_where([date(2015, 1, 2)]) == "date >= '2015-01-02' AND date <= '2015-01-02'"
+    assert replace_where([date(2015, 1, 5), date(2015, 1, 2)]) == "date IN ('2015-01-02', '2015-01-05')"
+    with pytest.raises(ValueError):
+        replace_where([])
 
 
 def test_cluster_libraries_and_mlflow_defaults() -> None:
