@@ -79,6 +79,23 @@ def totals(cells: dict[str, dict[str, int]]) -> dict[str, int]:
     return summed
 
 
+def coverage_counts(scored: DataFrame, source: DataFrame, keys: Sequence[str]) -> dict[str, int]:
+    """How `scored` rows cover `source` rows by key, from one job (a full outer join of per-key counts).
+
+    rows / distinct_keys of `scored`, source_rows, source_rows_unmatched (no scored row with their
+    key) and scored_rows_unmatched (no source row with their key).
+    """
+    one = F.count(F.lit(1))
+    joined = scored.groupBy(*keys).agg(one.alias("_s")).join(
+        source.groupBy(*keys).agg(one.alias("_o")), list(keys), "full_outer")
+    row = joined.agg(
+        F.sum("_s").alias("rows"), F.count("_s").alias("distinct_keys"), F.sum("_o").alias("source_rows"),
+        F.sum(F.when(F.col("_s").isNull(), F.col("_o"))).alias("source_rows_unmatched"),
+        F.sum(F.when(F.col("_o").isNull(), F.col("_s"))).alias("scored_rows_unmatched"),
+    ).first()
+    return {name: int(row[name] or 0) for name in row.asDict()}
+
+
 def rows_without_match(left: DataFrame, right: DataFrame, keys: Sequence[str]) -> int:
     """Rows of `left` whose key has no row in `right`."""
     return left.join(right.select(*keys).distinct(), list(keys), "left_anti").count()

@@ -25,13 +25,31 @@ def load_spark_model(model_uri: str, session):
     """
     import mlflow
     import mlflow.spark
-
-    if not _is_connect(session):
-        return mlflow.spark.load_model(model_uri)
     from pyspark.ml import PipelineModel
 
+    stored = _local_model_folder(model_uri)
+    if stored is not None:  # a local artifact store: load in place, no copy (the model is read-only)
+        return PipelineModel.load(str(stored / "sparkml"))
+    if not _is_connect(session):
+        return mlflow.spark.load_model(model_uri)
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     return PipelineModel.load(str(local / "sparkml"))
+
+
+def _local_model_folder(model_uri: str) -> Optional[Path]:
+    """Where a `models:/<name>/<version>` model's files are, if that is a folder on this machine."""
+    from urllib.parse import unquote, urlparse
+
+    import mlflow
+
+    if not model_uri.startswith("models:/"):
+        return None
+    name, _, version = model_uri.removeprefix("models:/").rpartition("/")
+    location = urlparse(mlflow.MlflowClient().get_model_version_download_uri(name, version))
+    if location.scheme not in ("", "file"):
+        return None
+    folder = Path(unquote(location.path))
+    return folder if (folder / "sparkml").is_dir() else None
 
 
 def _is_connect(session) -> bool:

@@ -1,10 +1,9 @@
 """PDM_DEPLOYMENT=databricks end to end: the real step launcher, driven by the CLI, against the emulator.
 
 Each remote step starts its own local Spark in an emulator subprocess (~15 s), so the tests keep
-to few steps: raw_machines and raw_telemetry for one day succeed (with the project wheel built and
-uploaded); machine_features and failure_predictions for a day succeed on raw days ingested locally
-and a model registered here; raw_machines fails remotely; a wrong token fails before anything
-runs; an interrupt cancels the remote run.
+to few steps: raw → features → predictions for two days succeed in one run of five remote steps
+(with the project wheel built and uploaded, and a model registered here); raw_machines fails
+remotely; a wrong token fails before anything runs; an interrupt cancels the remote run.
 """
 from __future__ import annotations
 
@@ -29,7 +28,10 @@ from pdm_assets_tests.fakes import DatabricksEmulator
 TOKEN = "dapi-test-token-123"
 DAY = "2015-01-02"
 STAGING = "/dagster_staging/pdm_assets"
-CLI_TIMEOUT = 300
+CLI_TIMEOUT = 600
+# raw → features → predictions; raw_failures and the labels are not on the way to predictions.
+CHAIN = ("raw_machines", "raw_maint_history", "raw_telemetry", "raw_errors", "raw_maint", "machine_features",
+         "failure_predictions")
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +64,18 @@ def _env(api: DatabricksEmulator, home: Path, landing: Path, **overrides: str) -
     return env
 
 
-def _command(select: str, partition: str | None = DAY) -> list[str]:
+def _command(select: str, partition: str | None = DAY, partition_range: str | None = None) -> list[str]:
     command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pdm_assets.definitions",
                "--select", select]
+    if partition_range:
+        return command + ["--partition-range", partition_range]
     return command + (["--partition", partition] if partition else [])
 
 
-def _materialize(env: dict[str, str], select: str, partition: str | None = DAY) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(select, partition), env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
+def _materialize(env: dict[str, str], select: str, partition: str | None = DAY,
+                 partition_range: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(select, partition, partition_range), env=env, capture_output=True, text=True,
+                          timeout=CLI_TIMEOUT)
 
 
 def _instance(env: dict[str, str]) -> DagsterInstance:
@@ -84,57 +90,6 @@ def _only_run(instance: DagsterInstance):
 def _events(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> list:
     return [r.event_log_entry.dagster_event for r in instance.get_records_for_run(run_id).records
             if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_type == event_type]
-
-
-@pytest.mark.filterwarnings("ignore:.*superseded")
-def test_raw_assets_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path, landing: Path) -> None:
-    env = _env(api, tmp_path / "home", landing)
-    started = time.monotonic()
-
-    done = _materialize(env, "raw_machines,raw_telemetry")
-
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
-    with _instance(env) as instance:
-        run = _only_run(instance)
-        assert run.status == DagsterRunStatus.SUCCESS
-        materialized = {(e.asset_key.to_user_string(), e.partition)
-                        for e in _events(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
-        checks = [e.event_specific_data for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION)]
-    assert materialized == {("raw_machines", None), ("raw_telemetry", DAY)}
-    assert {c.asset_key.to_user_string() for c in checks} == {"raw_machines", "raw_telemetry"}
-    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
-    # The rows were written by the remote steps into the warehouse both sides see.
-    assert (tmp_path / "home" / "warehouse" / "raw_telemetry" / f"date={DAY}").is_dir()
-
-    # One Databricks run per step, each with the package, the step and the config staged on DBFS.
-    assert len(api.submitted_runs) == 2
-    for step_key in ("raw_machines", "raw_events"):  # raw_events: the daily event tables' one step
-        staged = api.dbfs_path(f"{STAGING}/{run.run_id}/{step_key}")
-        assert {"databricks_step_main.py", "code.zip", "step_run_ref.pkl", "config.pkl"} <= {
-            p.name for p in staged.iterdir()}
-    names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/code.zip")).namelist()
-    assert "pdm_assets/definitions.py" in names and "pdm_assets/resources/databricks.py" in names
-    assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
-    config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/config.pkl").read_bytes())
-    assert config.env_variables["PDM_HOME"] == str(tmp_path / "home")
-    assert config.env_variables["PDM_TABLE_FORMAT"] == "parquet" and config.secrets == []
-    libraries = api.submitted_runs[0]["tasks"][0]["libraries"]
-    packages = {lib["pypi"]["package"] for lib in libraries if "pypi" in lib}
-    assert {"dagster==1.13.27", "dagster-databricks==0.29.27", "mlflow==3.17.2"} <= packages
-    assert not any(p.startswith("pyspark") for p in packages)  # the runtime brings its own Spark
-    # The project wheel: built from this source tree, uploaded under a digest of the sources.
-    [wheel_uri] = [lib["whl"] for lib in libraries if "whl" in lib]
-    assert wheel_uri.startswith(f"dbfs:{STAGING}/wheels/") and wheel_uri.endswith("-py3-none-any.whl")
-    with zipfile.ZipFile(api.dbfs_path(wheel_uri.removeprefix("dbfs:"))) as wheel:
-        wheel_files = wheel.namelist()
-    assert "pdm_assets/definitions.py" in wheel_files and "pdm_assets/pipeline/features.py" in wheel_files
-    assert any(n.endswith(".dist-info/METADATA") for n in wheel_files)
-    # The token is only ever read from the environment: not in staged files, not in the logs.
-    for path in api.dbfs_path(STAGING).rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
-    assert TOKEN not in done.stdout + done.stderr
-    print(f"\n[databricks e2e] 2 remote steps took {time.monotonic() - started:.0f}s")
 
 
 def _register_champion(spark, env: dict[str, str]) -> str:
@@ -172,49 +127,76 @@ def _register_champion(spark, env: dict[str, str]) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:.*superseded")
-def test_features_and_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path,
-                                                              landing: Path, spark) -> None:
-    from dagster import AssetSelection, materialize
-
-    from pdm_assets.deployments import Settings, build_definitions
-    from pdm_assets.partitions import range_tags
+def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path, landing: Path,
+                                                        spark) -> None:
+    """`dagster asset materialize` of raw → features → predictions for two days, every step on the "cluster"."""
     from pdm_assets.resources.model_registry import local_mlflow_uris
 
     home = tmp_path / "home"
     mlflow_uri, _ = local_mlflow_uris(home)
-    env = _env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri,
-               PDM_DATABRICKS_WHEEL="none")
-    # The raw days the features read (the day and its lookback), ingested by the local deployment
-    # into the same warehouse: the raw steps on the cluster are the first test's subject.
-    local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
-    with DagsterInstance.ephemeral() as scratch:
-        raw = materialize(list(local.assets), selection=AssetSelection.groups("raw"), resources=local.resources,
-                          instance=scratch, tags=range_tags(date(2015, 1, 1), date(2015, 1, 2)))
-    assert raw.success
+    env = _env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri)
     version = _register_champion(spark, env)
+    started = time.monotonic()
 
-    done = _materialize(env, "machine_features,failure_predictions")
+    done = _materialize(env, ",".join(CHAIN), partition=None, partition_range=f"2015-01-01...{DAY}")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     with _instance(env) as instance:
         run = _only_run(instance)
-        materialized = {e.asset_key.to_user_string(): e.event_specific_data.materialization
+        materialized = {(e.asset_key.to_user_string(), e.partition): e.event_specific_data.materialization
                         for e in _events(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
         checks = {(c.asset_key.to_user_string(), c.check_name): c for c in (
             e.event_specific_data for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
     assert run.status == DagsterRunStatus.SUCCESS
-    assert {k: m.partition for k, m in materialized.items()} == {"machine_features": DAY, "failure_predictions": DAY}
-    scored = materialized["failure_predictions"].metadata
-    assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
-    assert checks[("failure_predictions", "one_prediction_per_feature_row")].passed
-    assert checks[("failure_predictions", "probabilities_valid")].passed
-    assert checks[("machine_features", "one_row_per_machine_and_grid_point")].passed
-    assert len(api.submitted_runs) == 2  # one Databricks run per Spark step
-    # The rows the remote step wrote carry the model lineage.
-    written = spark.read.parquet(str(home / "warehouse" / "failure_predictions" / f"date={DAY}"))
-    assert written.count() == 3 * 8
-    assert {(r["model_name"], r["model_version"]) for r in written.select("model_name", "model_version").distinct().collect()} == {
+    days = ("2015-01-01", DAY)
+    assert set(materialized) == {("raw_machines", None), ("raw_maint_history", None)} | {
+        (asset, day) for asset in CHAIN[2:] for day in days}
+    # Every check the remote steps ran came back; the blocking ones passed.
+    assert {asset for asset, _ in checks} == set(CHAIN)
+    for name in (("raw_telemetry", "schema_matches_contract"), ("raw_telemetry", "keys_unique"),
+                 ("machine_features", "one_row_per_machine_and_grid_point"),
+                 ("failure_predictions", "one_prediction_per_feature_row"),
+                 ("failure_predictions", "probabilities_valid")):
+        assert checks[name].passed, (name, checks[name].metadata)
+    for day in days:  # which model scored which day, in the local instance
+        scored = materialized[("failure_predictions", day)].metadata
+        assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
+    # The rows were written by the remote steps into the warehouse both sides see, with their lineage.
+    written = spark.read.parquet(str(home / "warehouse" / "failure_predictions"))
+    assert written.count() == 2 * 3 * 8
+    assert {tuple(r) for r in written.select("model_name", "model_version").distinct().collect()} == {
         ("pdm_failure_model", version)}
+
+    # One Databricks run per Spark step, each with the package, the step and the config staged on DBFS.
+    steps = ("raw_machines", "raw_maint_history", "raw_events", "machine_features", "failure_predictions")
+    assert len(api.submitted_runs) == len(steps)
+    for step_key in steps:
+        staged = api.dbfs_path(f"{STAGING}/{run.run_id}/{step_key}")
+        assert {"databricks_step_main.py", "code.zip", "step_run_ref.pkl", "config.pkl"} <= {
+            p.name for p in staged.iterdir()}
+    names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/code.zip")).namelist()
+    assert "pdm_assets/definitions.py" in names and "pdm_assets/resources/databricks.py" in names
+    assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
+    config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/config.pkl").read_bytes())
+    assert config.env_variables["PDM_HOME"] == str(home)
+    assert config.env_variables["PDM_TABLE_FORMAT"] == "parquet" and config.secrets == []
+    libraries = api.submitted_runs[0]["tasks"][0]["libraries"]
+    packages = {lib["pypi"]["package"] for lib in libraries if "pypi" in lib}
+    assert {"dagster==1.13.27", "dagster-databricks==0.29.27", "mlflow==3.17.2"} <= packages
+    assert not any(p.startswith("pyspark") for p in packages)  # the runtime brings its own Spark
+    # The project wheel: built from this source tree, uploaded under a digest of the sources.
+    [wheel_uri] = [lib["whl"] for lib in libraries if "whl" in lib]
+    assert wheel_uri.startswith(f"dbfs:{STAGING}/wheels/") and wheel_uri.endswith("-py3-none-any.whl")
+    with zipfile.ZipFile(api.dbfs_path(wheel_uri.removeprefix("dbfs:"))) as wheel:
+        wheel_files = wheel.namelist()
+    assert "pdm_assets/definitions.py" in wheel_files and "pdm_assets/pipeline/features.py" in wheel_files
+    assert any(n.endswith(".dist-info/METADATA") for n in wheel_files)
+    # The token is only ever read from the environment: not in staged files, not in the logs.
+    for path in api.dbfs_path(STAGING).rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    assert TOKEN not in done.stdout + done.stderr
+    print(f"\n[databricks e2e] {len(steps)} remote steps took {time.monotonic() - started:.0f}s")
 
 
 def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: DatabricksEmulator, tmp_path: Path) -> None:
