@@ -1,9 +1,9 @@
 """PDM_DEPLOYMENT=databricks end to end: the real step launcher, driven by the CLI, against the emulator.
 
 Each remote step starts its own local Spark in an emulator subprocess (~15 s), so the tests keep
-to few steps: raw → features → predictions for two days succeed in one run of five remote steps
-(with the project wheel built and uploaded, and a model registered here); raw_machines fails
-remotely; a wrong token fails before anything runs; an interrupt cancels the remote run.
+to few steps: a day's raw tables → features → predictions for two days succeed in one run of three
+remote steps (with the project wheel built and uploaded, and a model registered here); raw_machines
+fails remotely; a wrong token fails before anything runs; an interrupt cancels the remote run.
 """
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ TOKEN = "dapi-test-token-123"
 DAY = "2015-01-02"
 STAGING = "/dagster_staging/pdm_assets"
 CLI_TIMEOUT = 600
-# raw → features → predictions; raw_failures and the labels are not on the way to predictions.
-CHAIN = ("raw_machines", "raw_maint_history", "raw_telemetry", "raw_errors", "raw_maint", "machine_features",
-         "failure_predictions")
+# A day's raw tables → features → predictions (raw_failures and the labels are not on the way to
+# predictions). The machine register and the pre-timeline history are ingested locally first: they
+# are whole tables, not a day's data, and two more remote steps would add ~100 s of JVM start-ups.
+CHAIN = ("raw_telemetry", "raw_errors", "raw_maint", "machine_features", "failure_predictions")
+WHOLE_TABLES = ("raw_machines", "raw_maint_history")
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +131,19 @@ def _register_champion(spark, env: dict[str, str]) -> str:
 @pytest.mark.filterwarnings("ignore:.*superseded")
 def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path, landing: Path,
                                                         spark) -> None:
-    """`dagster asset materialize` of raw → features → predictions for two days, every step on the "cluster"."""
+    """`dagster asset materialize` of a day's raw tables → features → predictions, every step on the "cluster"."""
+    from dagster import AssetSelection, materialize
+
+    from pdm_assets.deployments import Settings, build_definitions
     from pdm_assets.resources.model_registry import local_mlflow_uris
 
     home = tmp_path / "home"
     mlflow_uri, _ = local_mlflow_uris(home)
     env = _env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri)
+    local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
+    with DagsterInstance.ephemeral() as scratch:
+        assert materialize(list(local.assets), selection=AssetSelection.assets(*WHOLE_TABLES),
+                           resources=local.resources, instance=scratch).success
     version = _register_champion(spark, env)
     started = time.monotonic()
 
@@ -149,8 +158,7 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
             e.event_specific_data for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
     assert run.status == DagsterRunStatus.SUCCESS
     days = ("2015-01-01", DAY)
-    assert set(materialized) == {("raw_machines", None), ("raw_maint_history", None)} | {
-        (asset, day) for asset in CHAIN[2:] for day in days}
+    assert set(materialized) == {(asset, day) for asset in CHAIN for day in days}
     # Every check the remote steps ran came back; the blocking ones passed.
     assert {asset for asset, _ in checks} == set(CHAIN)
     for name in (("raw_telemetry", "schema_matches_contract"), ("raw_telemetry", "keys_unique"),
@@ -168,16 +176,16 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
         ("pdm_failure_model", version)}
 
     # One Databricks run per Spark step, each with the package, the step and the config staged on DBFS.
-    steps = ("raw_machines", "raw_maint_history", "raw_events", "machine_features", "failure_predictions")
+    steps = ("raw_events", "machine_features", "failure_predictions")
     assert len(api.submitted_runs) == len(steps)
     for step_key in steps:
         staged = api.dbfs_path(f"{STAGING}/{run.run_id}/{step_key}")
         assert {"databricks_step_main.py", "code.zip", "step_run_ref.pkl", "config.pkl"} <= {
             p.name for p in staged.iterdir()}
-    names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/code.zip")).namelist()
+    names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/code.zip")).namelist()
     assert "pdm_assets/definitions.py" in names and "pdm_assets/resources/databricks.py" in names
     assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
-    config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_machines/config.pkl").read_bytes())
+    config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/config.pkl").read_bytes())
     assert config.env_variables["PDM_HOME"] == str(home)
     assert config.env_variables["PDM_TABLE_FORMAT"] == "parquet" and config.secrets == []
     libraries = api.submitted_runs[0]["tasks"][0]["libraries"]
