@@ -32,6 +32,7 @@ def _materialize(selection: str, first: date | None = None, last: date | None = 
     """Run one in-process materialization; its wall time, each step's time and when predictions were written."""
     from dagster import AssetSelection, DagsterEventType, DagsterInstance, materialize
 
+    from pdm_assets.benchmarks.features_backfill import step_seconds
     from pdm_assets.deployments import Settings, build_definitions
     from pdm_assets.partitions import range_tags
 
@@ -46,17 +47,11 @@ def _materialize(selection: str, first: date | None = None, last: date | None = 
         elapsed = time.perf_counter() - began
         records = instance.all_logs(result.run_id)
     assert result.success
-    started, steps, predictions_at = {}, {}, None
-    for record in records:
-        event = record.dagster_event
-        if event is None:
-            continue
-        if event.event_type == DagsterEventType.STEP_START:
-            started[event.step_key] = record.timestamp
-        elif event.event_type == DagsterEventType.STEP_SUCCESS:
-            steps[event.step_key] = round(record.timestamp - started[event.step_key], 2)
-        elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION and event.asset_key.path[-1] == "failure_predictions":
-            predictions_at = record.timestamp - began_wall
+    predictions_at = next((record.timestamp - began_wall for record in records
+                           if record.dagster_event is not None
+                           and record.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION
+                           and record.dagster_event.asset_key.path[-1] == "failure_predictions"), None)
+    steps = {step: round(seconds, 2) for step, seconds in step_seconds(result).items()}
     return {"total_s": elapsed, "steps": steps, "predictions_s": predictions_at}
 
 

@@ -223,15 +223,15 @@ def _launcher_fn(context: InitResourceContext) -> Iterator[DatabricksPySparkStep
 
 def _upload_wheel(launcher: DatabricksPySparkStepLauncher, local_wheel: str, staging_prefix: str) -> None:
     """Put the project wheel where the run's libraries say it is (a built one only if not there yet)."""
-    if local_wheel == WHEEL_BUILD and source_root() is None:
-        raise WheelBuildError(
-            "PDM_DATABRICKS_WHEEL=build (the default) builds the wheel from the source tree, but pdm_assets "
-            f"runs from {Path(pdm_assets.__file__).parent} without one: install it editable (pip install -e .), "
-            "or set PDM_DATABRICKS_WHEEL to a built wheel or to none.")
-    target = wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=staging_prefix))
     dbfs = launcher.databricks_runner.client.workspace_client.dbfs
+    target = wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=staging_prefix))
     if local_wheel == WHEEL_BUILD:
         root = source_root()
+        if root is None or target is None:
+            raise WheelBuildError(
+                "PDM_DATABRICKS_WHEEL=build (the default) builds the wheel from the source tree, but pdm_assets "
+                f"runs from {Path(pdm_assets.__file__).parent} without one: install it editable (pip install -e .), "
+                "or set PDM_DATABRICKS_WHEEL to a built wheel or to none.")
         try:
             dbfs.get_status(target.removeprefix("dbfs:"))
             return  # this digest was uploaded by an earlier run

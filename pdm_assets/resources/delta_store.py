@@ -61,11 +61,6 @@ class DeltaTableStore:
         return self._spark().catalog.tableExists(self.name(table))
 
     # ----------------------------------------------------------------- reading
-    def schema(self, table: str) -> StructType:
-        if not self._exists(table):
-            raise TableNotFoundError(f"Table {self.name(table)} does not exist yet; materialize {table} first.")
-        return self._spark().table(self.name(table)).schema
-
     def stored_schema(self, spark: SparkSession, table: str, days: Optional[Sequence[date]]) -> Optional[StructType]:
         """The schema the table itself declares (Delta enforces it on every write); None if there is no table."""
         return spark.table(self.name(table)).schema if self._exists(table) else None
