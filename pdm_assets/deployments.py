@@ -28,6 +28,7 @@ from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
 from pdm_assets.resources import databricks
 from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.model_registry import MlflowResource, local_mlflow_uris
+from pdm_assets.resources.scoring_model import ScoringModelResource
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.resources.tables import SparkTableIOManager, TableStoreResource
 
@@ -151,12 +152,15 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         return _databricks_resources(settings)
     spark = _spark_resource(settings)
     tables = TableStoreResource(warehouse=str(settings.warehouse))
+    mlflow = _mlflow_resource(settings)
     return {
         "spark": spark,
         "tables": tables,
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
         "table_io_manager": SparkTableIOManager(tables=tables, spark=spark),
-        "mlflow": _mlflow_resource(settings),
+        "mlflow": mlflow,
+        # Steps run in this process: a run that scores starts loading the champion when it starts.
+        "scoring_model": ScoringModelResource(mlflow=mlflow, spark=spark, preload=True),
         # Local and Connect runs execute steps in this process: no launcher.
         "step_launcher": ResourceDefinition.none_resource(description="No step launcher: steps run here."),
     }
@@ -178,13 +182,16 @@ def _databricks_resources(settings: Settings) -> dict[str, Any]:
                  "PDM_END_DATE": settings.end.isoformat() if settings.end else "live",
                  "PDM_TABLE_FORMAT": cfg.table_format, "PDM_MLFLOW_TRACKING_URI": tracking,
                  "PDM_MLFLOW_REGISTRY_URI": registry, "PDM_MODEL_NAME": model_name}
+    mlflow = MlflowResource(tracking_uri=tracking, registry_uri=registry, model_name=model_name,
+                            artifact_root=local_artifacts if tracking == local_uri else "")
     return {
         "spark": spark,
         "tables": tables,
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
         "table_io_manager": SparkTableIOManager(tables=tables, spark=spark),
-        "mlflow": MlflowResource(tracking_uri=tracking, registry_uri=registry, model_name=model_name,
-                                 artifact_root=local_artifacts if tracking == local_uri else ""),
+        "mlflow": mlflow,
+        # The scoring step loads its model on the cluster; this host has no Spark to preload with.
+        "scoring_model": ScoringModelResource(mlflow=mlflow, spark=spark, preload=False),
         "step_launcher": databricks.databricks_step_launcher(replace(cfg, env_variables=forwarded)),
     }
 

@@ -24,7 +24,7 @@ from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.quality import counts_by_day_and, totals
 from pdm_assets.pipeline.scoring import ModelLineage, score
-from pdm_assets.resources.model_registry import MlflowResource, load_spark_model
+from pdm_assets.resources.model_registry import MlflowResource
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
 PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
@@ -59,7 +59,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         backfill_policy=BackfillPolicy.single_run(),
         ins={"machine_features": AssetIn()},
         deps=[AssetDep("failure_model")],
-        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
+        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow", "scoring_model"},
         check_specs=scoring_checks.specs(),
         group_name="scoring",
         kinds={"spark", "parquet", "mlflow"},
@@ -75,7 +75,9 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         mlflow_res.activate()
         version = mlflow_res.resolve(config.model_version or None)
         lineage = ModelLineage(mlflow_res.model_name, str(version.version), version.run_id)
-        model = load_spark_model(f"models:/{lineage.name}/{lineage.version}", res.spark.session)
+        if context.resources.scoring_model.preloaded(lineage):
+            context.log.info(f"Version {lineage.version} was loaded in the background since the run started.")
+        model = context.resources.scoring_model.model(lineage, res.spark.session)
         scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
         predictions = score(model, machine_features, lineage, scored_at).persist()
         try:

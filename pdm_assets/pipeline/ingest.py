@@ -114,17 +114,21 @@ def _lines_with_fields(
     text = spark.read.text([f.uri for f in files], wholetext=True).select(
         F.input_file_name().alias("uri"), F.posexplode(F.split("value", r"\r?\n")).alias("pos", "line")
     )
-    lines = (
+    # Few, wide projections: every DataFrame step is analysed again over the whole plan, which
+    # cost seconds per dataset when each column was added by its own withColumn.
+    cells = (
         text.where((F.col("pos") > 0) & (F.trim("line") != ""))
         .join(F.broadcast(day_of), "uri")
-        .select("source_file", "_day", (F.col("pos") + 1).cast("long").alias("line_number"), "line")
-        .withColumn("_cells", F.split("line", ",", -1))
-        .withColumn("_width", F.size("_cells"))
-        .withColumn("_expected_width", F.lit(width))
+        .select("source_file", "_day", (F.col("pos") + 1).cast("long").alias("line_number"), "line",
+                F.split("line", ",", -1).alias("_cells"))
     )
-    for field, position in zip(dataset.fields, positions):
-        lines = lines.withColumn(f"_raw_{field.name}", _unquoted(F.trim(F.get(F.col("_cells"), position))))
-    return lines
+    return cells.select(
+        "source_file", "_day", "line_number", "line", "_cells",
+        F.size("_cells").alias("_width"),
+        F.lit(width).alias("_expected_width"),
+        *[_unquoted(F.trim(F.get(F.col("_cells"), position))).alias(f"_raw_{field.name}")
+          for field, position in zip(dataset.fields, positions)],
+    )
 
 
 def _unquoted(cell: Column) -> Column:
@@ -158,8 +162,7 @@ def _field_reason(field: Field) -> Column:
 def _apply_rules(
     lines: DataFrame, dataset: Dataset, known_machines: Optional[DataFrame], before_day: Optional[date]
 ) -> DataFrame:
-    for field in dataset.fields:
-        lines = lines.withColumn(field.name, _typed(field))
+    lines = lines.withColumns({field.name: _typed(field) for field in dataset.fields})
     reasons = [
         F.when(
             F.col("_width") != F.col("_expected_width"),

@@ -25,15 +25,48 @@ def load_spark_model(model_uri: str, session):
     """
     import mlflow
     import mlflow.spark
-    from pyspark.ml import PipelineModel
 
     stored = _local_model_folder(model_uri)
     if stored is not None:  # a local artifact store: load in place, no copy (the model is read-only)
-        return PipelineModel.load(str(stored / "sparkml"))
+        return load_pipeline_model(str(stored / "sparkml"), session)
     if not _is_connect(session):
         return mlflow.spark.load_model(model_uri)
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
-    return PipelineModel.load(str(local / "sparkml"))
+    return load_pipeline_model(str(local / "sparkml"), session)
+
+
+def load_pipeline_model(path: str, session) -> "PipelineModel":
+    """`PipelineModel.load`, with the stages read concurrently.
+
+    Each stage is its own folder: a metadata read and a few small Spark jobs on the server (over
+    Spark Connect, 0.1-1.3 s a stage here). One after the other they cost the sum, side by side
+    about the slowest one.
+    """
+    import importlib
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.pipeline import PipelineSharedReadWrite
+    from pyspark.ml.util import DefaultParamsReader
+
+    metadata = DefaultParamsReader.loadMetadata(path, session)
+    uids = metadata["paramMap"]["stageUids"]
+    folders = [PipelineSharedReadWrite.getStagePath(uid, i, len(uids), os.path.join(path, "stages"))
+               for i, uid in enumerate(uids)]
+
+    def load_stage(folder: str):
+        java_class = DefaultParamsReader.loadMetadata(folder, session)["class"]
+        module, _, name = java_class.replace("org.apache.spark", "pyspark").rpartition(".")
+        stage_class = getattr(importlib.import_module(module), name)
+        if _is_connect(session):
+            # Connect ML wrappers look up the thread's active session (a thread-local): make it ours.
+            type(session)._set_default_and_active_session(session)
+        return stage_class.load(folder)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(folders)), thread_name_prefix="model-stage") as pool:
+        stages = list(pool.map(load_stage, folders))
+    return PipelineModel(stages=stages)._resetUid(metadata["uid"])
 
 
 def _local_model_folder(model_uri: str) -> Optional[Path]:

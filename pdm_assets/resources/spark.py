@@ -25,6 +25,10 @@ EMBEDDED_CONF = {
     "spark.driver.memory": "6g",
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # PySpark 4 records the Python call site of every column function for error messages, at the
+    # price of 3-4 round trips to the JVM per call (a tenth of a second per table's parse plan
+    # here); Spark's own errors still name the failing expression.
+    "spark.python.sql.dataFrameDebugging.enabled": "false",
 }
 
 

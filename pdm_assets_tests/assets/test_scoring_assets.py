@@ -33,6 +33,10 @@ def _score(defs, instance, first: date, last: date, config: dict | None = None):
     )
 
 
+def _logged(instance, result, text: str) -> bool:
+    return any(text in (record.user_message or "") for record in instance.all_logs(result.run_id))
+
+
 def _rows(spark, settings, days, table="failure_predictions"):
     frame = ParquetTableStore(settings.warehouse).read(spark, table, days).drop("scored_at")
     return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in frame.collect())
@@ -47,6 +51,9 @@ def test_scoring_a_range_twice_gives_the_same_rows_with_lineage_and_passing_chec
     again = _score(defs, instance, D1, D2)
     assert again.success, failure_message(again)
     assert _rows(spark, settings, [D1, D2]) == rows
+    # The champion was loaded in the background from the run's start, and that model scored.
+    assert _logged(instance, again, f"Loading test_failure_model version {version} in the background")
+    assert _logged(instance, again, f"Version {version} was loaded in the background")
     assert len(rows) == 10 * 8 * 2 == len({(r[0], r[1]) for r in rows})  # machines x grid points x days
     outcomes = check_outcomes(again)
     assert outcomes[("failure_predictions", "one_prediction_per_feature_row")]
@@ -71,6 +78,27 @@ def test_a_pinned_version_scores_into_the_configured_table(labelled, spark):
     assert result.success, failure_message(result)
     assert {r[-3] for r in _rows(spark, settings, [D3], "pinned_predictions")} == {pinned}  # model_version
     assert metadata(result, "failure_predictions")["model_pinned"] is True
+    # The run preloaded the champion; the pinned version is not it, so the step loaded its own.
+    assert _logged(instance, result, f"Loading test_failure_model version {champion} in the background")
+    assert not _logged(instance, result, "was loaded in the background")
+
+
+def test_stages_loaded_side_by_side_make_the_same_model(labelled, spark):
+    from pyspark.ml import PipelineModel
+
+    from pdm_assets.resources.model_registry import _local_model_folder, load_pipeline_model
+
+    defs, instance, settings = labelled
+    version = _champion(defs, instance)
+    defs.resources["mlflow"].activate()
+    folder = str(_local_model_folder(f"models:/test_failure_model/{version}") / "sparkml")
+    serial, side_by_side = PipelineModel.load(folder), load_pipeline_model(folder, spark)
+    assert side_by_side.uid == serial.uid
+    assert [s.uid for s in side_by_side.stages] == [s.uid for s in serial.stages]
+    features = ParquetTableStore(settings.warehouse).read(spark, "machine_features", [D1, D2])
+    columns = ["machine_id", "timestamp", "predicted_failure", "probability"]
+    assert sorted(side_by_side.transform(features).select(*columns).collect()) == \
+        sorted(serial.transform(features).select(*columns).collect())
 
 
 def test_a_missing_model_or_version_fails_naming_the_registered_model(labelled):

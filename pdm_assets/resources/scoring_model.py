@@ -1,0 +1,67 @@
+"""The model that scores a run, loaded once; with `preload`, in the background from the run's start.
+
+Loading a PipelineModel is a string of small Spark jobs (2-5 s here, most of a one-day scoring
+step). A run that ingests a new day and then scores it spends its first steps on ingestion and
+features, which do not need the model: started when the run's resources are set up, the load
+overlaps them. What the step scores with is still decided by the step: it resolves the version
+(champion or pinned) itself and takes the preloaded model only if it is that same version.
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from typing import Optional
+
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
+
+from pdm_assets.pipeline.scoring import ModelLineage
+from pdm_assets.resources.model_registry import MlflowResource, ModelNotFoundError, load_spark_model
+from pdm_assets.resources.spark import SparkSessionResource
+
+
+class ScoringModelResource(ConfigurableResource):
+    """Loads the registered Spark model a scoring step asks for; can start loading the champion early."""
+
+    mlflow: MlflowResource
+    spark: SparkSessionResource
+    # Only where steps run in this process: on Databricks the orchestrating host has no Spark.
+    preload: bool = False
+
+    _preloaded: Optional[tuple[ModelLineage, Future]] = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._preloaded = None
+        if not self.preload:
+            return
+        try:
+            self.mlflow.activate()
+            version = self.mlflow.resolve(None)
+        except ModelNotFoundError:  # nothing to preload; the scoring step reports the missing champion
+            return
+        lineage = ModelLineage(self.mlflow.model_name, str(version.version), version.run_id)
+        future: Future = Future()
+
+        def load() -> None:
+            try:
+                future.set_result(load_spark_model(f"models:/{lineage.name}/{lineage.version}", self.spark.session))
+            except BaseException as err:  # kept for the step, which loads again and reports its own error
+                future.set_exception(err)
+
+        threading.Thread(target=load, name="preload-model", daemon=True).start()
+        self._preloaded = (lineage, future)
+        if context.log is not None:
+            context.log.info(f"Loading {lineage.name} version {lineage.version} in the background.")
+
+    def preloaded(self, lineage: ModelLineage) -> bool:
+        """Whether the run started loading exactly this version in the background."""
+        return self._preloaded is not None and self._preloaded[0] == lineage
+
+    def model(self, lineage: ModelLineage, session):
+        """The PipelineModel of `lineage`: the preloaded one if it is that version, else loaded now."""
+        if self._preloaded is not None and self.preloaded(lineage):
+            try:
+                return self._preloaded[1].result()
+            except Exception:  # a failed preload: the load below raises the error in the step
+                pass
+        return load_spark_model(f"models:/{lineage.name}/{lineage.version}", session)
