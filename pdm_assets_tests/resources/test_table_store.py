@@ -142,3 +142,24 @@ def test_reading_days_never_written_gives_an_empty_typed_frame(spark, tmp_path):
     store.write(_frame(spark, [(1, "a", D1)]), "t", [D1])
     empty = store.read(spark, "t", [D3])
     assert empty.count() == 0 and empty.columns == ["machine_id", "value", "date"]
+
+
+def test_many_small_day_files_read_with_arrow_give_what_spark_reads(spark, tmp_path, monkeypatch):
+    from datetime import datetime, timedelta
+
+    from pdm_assets.resources import table_store
+
+    days = [D1 + timedelta(days=i) for i in range(5)]
+    rows = [(i, datetime(2015, 1, 1, 6) + timedelta(days=i, microseconds=7), "comp1" if i % 2 else None,
+             0.1 * i if i else None, day) for i, day in enumerate(days)]
+    frame = spark.createDataFrame(rows, "machine_id int, datetime timestamp, comp string, volt double, date date")
+    store = ParquetTableStore(tmp_path)
+    store.write(frame, "t", days)
+    monkeypatch.setattr(table_store, "MANY_FILES", 10**6)  # Spark reads
+    by_spark = store.read(spark, "t", days)
+    monkeypatch.setattr(table_store, "MANY_FILES", 2)  # five day files: read here with Arrow
+    by_arrow = store.read(spark, "t", days)
+    assert "LocalRelation" in by_arrow._jdf.queryExecution().analyzed().toString()  # it took the Arrow path
+    assert by_arrow.schema == by_spark.schema
+    assert sorted(by_arrow.collect()) == sorted(by_spark.collect()) == sorted(frame.collect())
+    assert sorted(store.read(spark, "t", days[1:3]).collect()) == sorted(frame.collect())[1:3]
