@@ -74,12 +74,17 @@ def ingest(
     """
     batch: ParsedBatch = parse_files(res.spark.session, dataset, files, known_machines, _now(), before_day)
     try:
-        valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
-        valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
+        store = res.tables.store()
+        if days is not None and len(days) == 1:  # a new day: the write itself counts the lines
+            store.write(batch.valid, table, days)
+            valid_count, reject_count = batch.observed_counts()
+            valid_by_day, rejects_by_day = {days[0].isoformat(): valid_count}, {days[0].isoformat(): reject_count}
+        else:
+            valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
+            valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
+            store.write(batch.valid, table, days)
         sample = (batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
                   if reject_count else [])
-        store = res.tables.store()
-        store.write(batch.valid, table, days)
         # Rejects are stored after the rows: a failed row write leaves both tables as they were.
         if days is None:
             store.write(batch.rejects.drop("date"), rejects_table(table))

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructType
+from pyspark.sql.types import DateType, StructType
 
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN
 
 STALE_STAGING_SECONDS = 24 * 3600
+SPARK_SCHEMA_KEY = b"org.apache.spark.sql.parquet.row.metadata"
 # Many small day files (a year of maintenance records is 365 files of 2 KB) cost Spark about
 # 3-5 ms each to list and open, seconds in all; read here with Arrow they take a fraction of a
 # second and reach Spark as one in-memory relation. Larger reads stay with Spark.
@@ -72,13 +73,23 @@ class ParquetTableStore:
         return sorted(date.fromisoformat(p.name[len(prefix):]) for p in root.iterdir() if p.name.startswith(prefix))
 
     def stored_schema(self, spark: SparkSession, table: str, days: Optional[Sequence[date]]) -> Optional[StructType]:
-        """The schema Spark reads from the Parquet footers themselves (not from our own record of it)."""
+        """The schema the Parquet files themselves carry (not our own record of it), as Spark reads it."""
+        import pyarrow.parquet as pq
+
         root = self.path(table)
         candidates = [root / _day_dir(d) for d in days] if days is not None else [root / "data"]
         with_files = [p for p in candidates if p.exists() and any(p.glob("*.parquet"))]
         if not with_files:
             return None
-        return spark.read.option("basePath", str(root)).parquet(str(with_files[0])).schema
+        # Spark writes its schema into each footer and reads it back from there; taking it from
+        # the footer here spares a Spark job per check. Files written by other tools lack it.
+        declared = pq.read_schema(sorted(with_files[0].glob("*.parquet"))[0]).metadata or {}
+        if SPARK_SCHEMA_KEY not in declared:
+            return spark.read.option("basePath", str(root)).parquet(str(with_files[0])).schema
+        schema = StructType.fromJson(json.loads(declared[SPARK_SCHEMA_KEY]))
+        if with_files[0].name.startswith(f"{PARTITION_COLUMN}="):  # the folder name, as Spark infers it
+            schema = schema.add(PARTITION_COLUMN, DateType())
+        return schema
 
     def distinct_values_by_day(self, table: str, column: str) -> dict[date, set[str]]:
         """{day: distinct values of one column} read from the Parquet files directly (no Spark: for sensors)."""
@@ -154,8 +165,9 @@ class ParquetTableStore:
     def _write_days_to_staging(self, df: DataFrame, staging: Path, days: Sequence[date]) -> None:
         if PARTITION_COLUMN not in df.columns:
             raise ValueError(f"A partitioned write needs a '{PARTITION_COLUMN}' column; got {df.columns}")
-        # Cluster rows by day first: one file per day and task instead of a file per day per input split.
-        clustered = df.repartition(PARTITION_COLUMN)
+        # Cluster rows by day first: one file per day and task instead of a file per day per input
+        # split. A single day needs no shuffle for that (a new day's write is one job, not two).
+        clustered = df.repartition(PARTITION_COLUMN) if len(days) > 1 else df
         clustered.write.mode("overwrite").partitionBy(PARTITION_COLUMN).parquet(str(staging))
         wanted = {_day_dir(d) for d in days}
         written = {p.name for p in staging.iterdir() if p.name.startswith(f"{PARTITION_COLUMN}=")}

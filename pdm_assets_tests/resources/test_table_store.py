@@ -163,3 +163,22 @@ def test_many_small_day_files_read_with_arrow_give_what_spark_reads(spark, tmp_p
     assert by_arrow.schema == by_spark.schema
     assert sorted(by_arrow.collect()) == sorted(by_spark.collect()) == sorted(frame.collect())
     assert sorted(store.read(spark, "t", days[1:3]).collect()) == sorted(frame.collect())[1:3]
+
+
+def test_the_stored_schema_is_what_the_files_carry_even_from_another_writer(spark, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pdm_assets.pipeline.quality import schema_differences
+
+    store = ParquetTableStore(tmp_path)
+    store.write(spark.createDataFrame([("7", "a", D1)], "machine_id string, value string, date date"), "t", [D1])
+    contract = _frame(spark, []).schema
+    assert schema_differences(store.stored_schema(spark, "t", [D1]), contract) == [
+        "column machine_id is string, contract says int"]
+    # A day file written by another tool has no Spark schema in its footer: Spark reads the file.
+    day = tmp_path / "t" / "date=2015-01-02"
+    day.mkdir()
+    pq.write_table(pa.table({"machine_id": pa.array([1], pa.int64()), "value": ["b"]}), day / "part-0.parquet")
+    assert schema_differences(store.stored_schema(spark, "t", [D2]), contract) == [
+        "column machine_id is bigint, contract says int"]
