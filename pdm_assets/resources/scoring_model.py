@@ -59,7 +59,7 @@ class ScoringModelResource(ConfigurableResource):
 
     def model(self, lineage: ModelLineage, session):
         """The PipelineModel of `lineage`: the preloaded one if it is that version, else loaded now."""
-        if self._preloaded is not None and self.preloaded(lineage):
+        if self.preloaded(lineage):
             try:
                 return self._preloaded[1].result()
             except Exception:  # a failed preload: the load below raises the error in the step

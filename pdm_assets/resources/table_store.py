@@ -31,7 +31,7 @@ SPARK_SCHEMA_KEY = b"org.apache.spark.sql.parquet.row.metadata"
 # Many tiny day files (a year of maintenance records is 365 files of 2 KB) cost Spark about
 # 3-5 ms each to list and open, seconds in all; read here with Arrow they take a fraction of a
 # second and reach Spark as one in-memory relation. That relation travels inside every task of
-# every job that reads it, so only tiny tables take this path: 90 days of features (50 KB a
+# every job that reads it, so only tiny tables take this path: 90 days of features (120 KB a
 # day) read this way made a 90-day scoring run twice as slow.
 MANY_FILES = 64
 TINY_FILE_BYTES = 16 * 1024  # on average
