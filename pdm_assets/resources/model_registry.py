@@ -42,7 +42,6 @@ def load_pipeline_model(path: str, session) -> "PipelineModel":
     Spark Connect, 0.1-1.3 s a stage here). One after the other they cost the sum, side by side
     about the slowest one.
     """
-    import importlib
     import os
     from concurrent.futures import ThreadPoolExecutor
 
@@ -56,13 +55,10 @@ def load_pipeline_model(path: str, session) -> "PipelineModel":
                for i, uid in enumerate(uids)]
 
     def load_stage(folder: str):
-        java_class = DefaultParamsReader.loadMetadata(folder, session)["class"]
-        module, _, name = java_class.replace("org.apache.spark", "pyspark").rpartition(".")
-        stage_class = getattr(importlib.import_module(module), name)
         if _is_connect(session):
             # Connect ML wrappers look up the thread's active session (a thread-local): make it ours.
             type(session)._set_default_and_active_session(session)
-        return stage_class.load(folder)
+        return DefaultParamsReader.loadParamsInstance(folder, session)  # what PipelineModel.load does per stage
 
     with ThreadPoolExecutor(max_workers=max(1, len(folders)), thread_name_prefix="model-stage") as pool:
         stages = list(pool.map(load_stage, folders))

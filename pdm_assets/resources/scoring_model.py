@@ -44,7 +44,7 @@ class ScoringModelResource(ConfigurableResource):
 
         def load() -> None:
             try:
-                future.set_result(load_spark_model(f"models:/{lineage.name}/{lineage.version}", self.spark.session))
+                future.set_result(_load(lineage, self.spark.session))
             except BaseException as err:  # kept for the step, which loads again and reports its own error
                 future.set_exception(err)
 
@@ -64,4 +64,8 @@ class ScoringModelResource(ConfigurableResource):
                 return self._preloaded[1].result()
             except Exception:  # a failed preload: the load below raises the error in the step
                 pass
-        return load_spark_model(f"models:/{lineage.name}/{lineage.version}", session)
+        return _load(lineage, session)
+
+
+def _load(lineage: ModelLineage, session):
+    return load_spark_model(f"models:/{lineage.name}/{lineage.version}", session)
