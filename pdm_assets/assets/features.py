@@ -1,7 +1,6 @@
 """Feature and label assets: thin wiring of pipeline.features / pipeline.labels onto partitions."""
 import math
 from datetime import datetime, time, timedelta
-from typing import Optional
 
 from dagster import (
     AssetDep,
@@ -10,6 +9,7 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     DailyPartitionsDefinition,
+    MaterializeResult,
     MetadataValue,
     Output,
     TimeWindowPartitionMapping,
@@ -20,7 +20,8 @@ from pyspark.sql import DataFrame
 from pdm_assets.assets import feature_checks
 from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
-from pdm_assets.pipeline.features import FeatureParams, build_features, maintenance_with_history
+from pdm_assets.pipeline import quality
+from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
 from pdm_assets.pipeline.quality import counts_by_day_and, totals
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
@@ -49,10 +50,8 @@ def _window(context: AssetExecutionContext) -> tuple[list, datetime, datetime]:
     return days, datetime.combine(days[0], time()), datetime.combine(days[-1] + timedelta(days=1), time())
 
 
-def _per_day_counts(context: AssetExecutionContext, df: DataFrame, days: list, counts: Optional[dict] = None) -> int:
-    """Record each day's row count on its own partition; `counts` ({day: rows}) if already known."""
-    if counts is None:
-        counts = {str(r["date"]): r["count"] for r in df.groupBy("date").count().collect()}
+def _per_day_counts(context: AssetExecutionContext, days: list, counts: dict[str, int]) -> int:
+    """Record each day's row count ({YYYY-MM-DD: rows}) on its own partition; return the sum."""
     for day in days:
         key = day.isoformat()
         context.add_asset_metadata({"dagster/row_count": MetadataValue.int(counts.get(key, 0))}, partition_key=key)
@@ -94,22 +93,28 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         raw_machines: DataFrame,
     ):
         days, start, end = _window(context)
+        res = spark_step(context)
         maint, history_start = maintenance_with_history(
             raw_maint, raw_maint_history, partitions.start.replace(tzinfo=None))
         features = build_features(raw_telemetry, raw_errors, maint, raw_machines, start, end, params,
-                                  history_start=history_start).persist()
-        try:
-            rows = _per_day_counts(context, features, days)
-            yield Output(features, metadata={
-                **run_window_metadata(days, rows),
-                "machines": MetadataValue.int(raw_machines.count()),
-                "cadence_hours": MetadataValue.int(params.cadence_hours),
-                "windows_hours": MetadataValue.text(f"{params.short_window_hours}, {params.long_window_hours}"),
-                "history_start": MetadataValue.text(history_start.date().isoformat()),
-            })
-            yield from feature_checks.feature_results(spark_step(context), days, params)
-        finally:
-            features.unpersist()
+                                  history_start=history_start)
+        # Written here, in the job that computes the rows; the figures of the metadata and of both
+        # checks then come from one job over what was stored (a new day is tiny: every Spark job
+        # spared is a few hundred ms of fixed cost).
+        store = res.tables.store()
+        store.write(features, "machine_features", days)
+        per_day, machines = quality.feature_profile(
+            store.read(res.spark.session, "machine_features", days), raw_machines, feature_columns(params))
+        rows = _per_day_counts(context, days, {day: figures["_rows"] for day, figures in per_day.items()})
+        yield MaterializeResult(metadata={
+            **run_window_metadata(days, rows),
+            "table_path": MetadataValue.path(res.tables.table_path("machine_features")),
+            "machines": MetadataValue.int(machines),
+            "cadence_hours": MetadataValue.int(params.cadence_hours),
+            "windows_hours": MetadataValue.text(f"{params.short_window_hours}, {params.long_window_hours}"),
+            "history_start": MetadataValue.text(history_start.date().isoformat()),
+        })
+        yield from feature_checks.feature_results(per_day, machines, days, params)
 
     return machine_features
 
@@ -150,7 +155,7 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         try:
             cells = counts_by_day_and(labels, "label")  # one job for rows per day and per class
             classes = totals(cells)
-            rows = _per_day_counts(context, labels, days, {d: sum(v.values()) for d, v in cells.items()})
+            rows = _per_day_counts(context, days, {d: sum(v.values()) for d, v in cells.items()})
             yield Output(labels, metadata={
                 **run_window_metadata(days, rows),
                 "horizon_hours": MetadataValue.int(params.horizon_hours),

@@ -3,7 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Iterator, Optional, Sequence
+from typing import AbstractSet, Any, Iterator, Optional, Sequence
 
 from dagster import (
     AssetCheckResult,
@@ -64,7 +64,7 @@ def ingest(
     dataset: Dataset,
     table: str,
     files: Sequence[LandingFile],
-    known_machines: Optional[DataFrame],
+    known_machines: Optional[AbstractSet[int]],
     days: Optional[list[date]],
     before_day: Optional[date] = None,
 ) -> Ingested:
@@ -110,10 +110,15 @@ def ingest(
         if sample:
             rows = "\n".join(f"| {r['source_file']} | {r['line_number']} | {r['reason']} |" for r in sample)
             metadata["rejects_sample"] = MetadataValue.md("| file | line | reason |\n|---|---|---|\n" + rows)
-        checks = list(raw_checks.results(res, dataset, table, days, valid_count, reject_count))
+        checks = list(raw_checks.results(res, dataset, table, days, valid_count, reject_count, known_machines))
         return Ingested(table, metadata, per_day, checks)
     finally:
         batch.release()
+
+
+def machine_ids(raw_machines: DataFrame) -> frozenset[int]:
+    """The ids in raw_machines (one small job), for the unknown-machine rule and telemetry completeness."""
+    return frozenset(row["machine_id"] for row in raw_machines.select("machine_id").distinct().collect())
 
 
 def report(context: AssetExecutionContext, ingested: Ingested) -> Iterator:
@@ -158,8 +163,9 @@ def _raw_events_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinition
         datasets = [d for d in EVENT_DATASETS if d.table in selected]
         # Every day file is looked up first: a missing one fails the step before anything is written.
         files = {d.table: res.landing.day_files(d.name, days) for d in datasets}
+        known = machine_ids(raw_machines)
         with ThreadPoolExecutor(max_workers=len(datasets), thread_name_prefix="ingest") as pool:
-            futures = [pool.submit(ingest, res, d, d.table, files[d.table], raw_machines, days) for d in datasets]
+            futures = [pool.submit(ingest, res, d, d.table, files[d.table], known, days) for d in datasets]
         failures = []
         for future in futures:  # report every table that was stored, then fail with the first error
             if future.exception() is not None:
@@ -210,8 +216,8 @@ def _raw_maint_history(first_day: date) -> AssetsDefinition:
         if history is None:
             context.log.info("No maint/history.csv in the landing zone: the history is empty.")
             history = _empty_history_file(context)
-        yield from report(context, ingest(spark_step(context), MAINT, table, [history], raw_machines, None,
-                                          before_day=first_day))
+        yield from report(context, ingest(spark_step(context), MAINT, table, [history], machine_ids(raw_machines),
+                                          None, before_day=first_day))
 
     return raw_maint_history
 

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Iterator, Optional
+from typing import AbstractSet, Iterator, Optional
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
-from pdm_assets.pipeline.quality import duplicate_key_count, schema_differences, telemetry_completeness
-from pdm_assets.pipeline.schemas import MACHINES, TELEMETRY, Dataset, raw_schema
+from pdm_assets.pipeline.quality import duplicate_key_count, schema_differences, telemetry_profile
+from pdm_assets.pipeline.schemas import TELEMETRY, Dataset, raw_schema
 
 MAX_REJECT_RATE = 0.01  # above 1 % rejected lines, a landing delivery deserves a look
 SCHEMA, KEYS, COMPLETE, REJECTS = "schema_matches_contract", "keys_unique", "telemetry_complete", "reject_rate"
@@ -29,8 +29,9 @@ def specs(dataset: Dataset, table: str, dated: bool = True) -> list[AssetCheckSp
     return result
 
 
-def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid: int, rejected: int) -> Iterator[AssetCheckResult]:
-    """Run the checks against what was stored."""
+def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid: int, rejected: int,
+            known_machines: Optional[AbstractSet[int]] = None) -> Iterator[AssetCheckResult]:
+    """Run the checks against what was stored (`known_machines`: raw_machines' ids, for completeness)."""
     store = res.tables.store()
     spark = res.spark.session
     stored = store.read(spark, table, days)
@@ -44,7 +45,10 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
         metadata={"problems": MetadataValue.text("; ".join(problems) or "none"),
                   "checked_files": MetadataValue.bool(on_disk is not None)},
     )
-    duplicates = duplicate_key_count(stored, dataset.key)
+    # Telemetry's key and completeness figures come from one job (a new day is tiny: jobs are the cost).
+    profile = (telemetry_profile(stored, dataset.key, len(known_machines or ()), days)
+               if dataset is TELEMETRY and days is not None else None)
+    duplicates = profile.pop("duplicate_rows") if profile is not None else duplicate_key_count(stored, dataset.key)
     yield AssetCheckResult(check_name=KEYS, asset_key=table, passed=duplicates == 0,
                            metadata={"duplicate_rows": MetadataValue.int(duplicates)})
     total = valid + rejected
@@ -54,12 +58,10 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
         metadata={"reject_rate": MetadataValue.float(round(rate, 6)), "rejected": MetadataValue.int(rejected),
                   "lines": MetadataValue.int(total)},
     )
-    if dataset is TELEMETRY and days is not None:
-        machines = store.read(spark, MACHINES.table)
-        gaps = telemetry_completeness(stored, machines, days)
+    if profile is not None:
         yield AssetCheckResult(
             check_name=COMPLETE, asset_key=table, severity=AssetCheckSeverity.WARN,
-            passed=gaps["missing_machine_days"] == 0 and gaps["irregular_machine_days"] == 0,
-            metadata={k: MetadataValue.int(v) for k, v in gaps.items()},
+            passed=profile["missing_machine_days"] == 0 and profile["irregular_machine_days"] == 0,
+            metadata={k: MetadataValue.int(v) for k, v in profile.items()},
         )
 

@@ -8,7 +8,6 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.pipeline.drift import DriftReference, drift_by_day
 from pdm_assets.pipeline.quality import coverage_counts
-from pdm_assets.pipeline.scoring import probability_problems
 
 ASSET = "failure_predictions"
 COVERAGE, PROBABILITIES, DRIFT = "one_prediction_per_feature_row", "probabilities_valid", "feature_drift"
@@ -29,8 +28,10 @@ def specs() -> list[AssetCheckSpec]:
     ]
 
 
-def results(stored: DataFrame, features: DataFrame, reference: Optional[DriftReference]) -> Iterator[AssetCheckResult]:
-    """Run the checks on the stored predictions of the scored days and the features they came from."""
+def results(stored: DataFrame, features: DataFrame, problems: dict[str, int],
+            reference: Optional[DriftReference]) -> Iterator[AssetCheckResult]:
+    """The checks of the stored predictions of the scored days, the features they came from, and their
+    probability figures (`pipeline.scoring.totals_of`: outside_0_1, not_summing_to_1)."""
     cover = coverage_counts(stored, features, KEYS)  # one Spark job instead of five
     rows, keys, feature_rows = cover["rows"], cover["distinct_keys"], cover["source_rows"]
     missing, extra = cover["source_rows_unmatched"], cover["scored_rows_unmatched"]
@@ -40,7 +41,6 @@ def results(stored: DataFrame, features: DataFrame, reference: Optional[DriftRef
                   "feature_rows": MetadataValue.int(feature_rows), "feature_rows_unscored": MetadataValue.int(missing),
                   "predictions_without_features": MetadataValue.int(extra)},
     )
-    problems = probability_problems(stored)
     yield AssetCheckResult(
         check_name=PROBABILITIES, asset_key=ASSET,
         passed=problems["outside_0_1"] == 0 and problems["not_summing_to_1"] == 0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Optional, Sequence
+from typing import AbstractSet, Optional, Sequence
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
@@ -53,13 +53,13 @@ def parse_files(
     spark: SparkSession,
     dataset: Dataset,
     files: Sequence[LandingFile],
-    known_machines: Optional[DataFrame],
+    known_machines: Optional[AbstractSet[int]],
     ingested_at: datetime,
     before_day: Optional[date] = None,
 ) -> ParsedBatch:
     """Parse and validate landing files of one dataset.
 
-    `known_machines` (a frame with `machine_id`) enables the unknown-machine rule; `before_day`
+    `known_machines` (the machine ids of raw_machines) enables the unknown-machine rule; `before_day`
     replaces the same-day rule for files that hold history (every row must be before it).
     """
     if not files:
@@ -68,17 +68,20 @@ def parse_files(
     groups: dict[tuple[int, ...], list[LandingFile]] = {}
     for f in files:  # files with the same header layout are parsed in one pass
         groups.setdefault(positions[f.path], []).append(f)
+    # A string, cast in Spark: parsed in the session zone (UTC), where F.lit(datetime) would apply the
+    # host's zone. It travels as data beside the file names rather than as a literal: a literal is
+    # compiled into the generated code, so every run would compile its plans anew.
+    stamp = ingested_at.strftime("%Y-%m-%d %H:%M:%S")
     lines = None
     for layout, group in groups.items():
-        part = _lines_with_fields(spark, dataset, group, layout)
+        part = _lines_with_fields(spark, dataset, group, layout, stamp)
         lines = part if lines is None else lines.unionByName(part)
     ruled = _apply_rules(lines, dataset, known_machines, before_day).persist(StorageLevel.MEMORY_AND_DISK)
     observation = Observation(f"ingest_{dataset.name}")
     checked = _reject_duplicates(ruled, dataset).observe(
         observation, F.count_if(F.col("_reason").isNull()).alias("valid"),
         F.count_if(F.col("_reason").isNotNull()).alias("rejected"))
-    # A string literal parsed in the session zone (UTC): F.lit(datetime) would apply the host's zone.
-    stamp = F.lit(ingested_at.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")
+    stamp = F.col("_ingested_at").cast("timestamp")
     dated = all(f.day is not None for f in files)  # history and machines files have no day
     valid = checked.where(F.col("_reason").isNull()).select(
         *[F.col(f.name) for f in dataset.fields],
@@ -116,11 +119,12 @@ def _column_positions(dataset: Dataset, path: str) -> tuple[int, ...]:
 
 
 def _lines_with_fields(
-    spark: SparkSession, dataset: Dataset, files: Sequence[LandingFile], layout: tuple[int, ...]
+    spark: SparkSession, dataset: Dataset, files: Sequence[LandingFile], layout: tuple[int, ...], ingested_at: str
 ) -> DataFrame:
-    """One row per data line: source_file, line_number (1-based, header = 1), line, raw fields."""
+    """One row per data line: source_file, line_number (1-based, header = 1), line, raw fields, _ingested_at."""
     width, *positions = layout
-    day_of = spark.createDataFrame([(f.uri, f.path, f.day) for f in files], "uri string, source_file string, _day date")
+    day_of = spark.createDataFrame([(f.uri, f.path, f.day, ingested_at) for f in files],
+                                   "uri string, source_file string, _day date, _ingested_at string")
     text = spark.read.text([f.uri for f in files], wholetext=True).select(
         F.input_file_name().alias("uri"), F.posexplode(F.split("value", r"\r?\n")).alias("pos", "line")
     )
@@ -129,11 +133,11 @@ def _lines_with_fields(
     cells = (
         text.where((F.col("pos") > 0) & (F.trim("line") != ""))
         .join(F.broadcast(day_of), "uri")
-        .select("source_file", "_day", (F.col("pos") + 1).cast("long").alias("line_number"), "line",
+        .select("source_file", "_day", "_ingested_at", (F.col("pos") + 1).cast("long").alias("line_number"), "line",
                 F.split("line", ",", -1).alias("_cells"))
     )
     return cells.select(
-        "source_file", "_day", "line_number", "line", "_cells",
+        "source_file", "_day", "_ingested_at", "line_number", "line", "_cells",
         F.size("_cells").alias("_width"),
         F.lit(width).alias("_expected_width"),
         *[_unquoted(F.trim(F.get(F.col("_cells"), position))).alias(f"_raw_{field.name}")
@@ -170,7 +174,7 @@ def _field_reason(field: Field) -> Column:
 
 
 def _apply_rules(
-    lines: DataFrame, dataset: Dataset, known_machines: Optional[DataFrame], before_day: Optional[date]
+    lines: DataFrame, dataset: Dataset, known_machines: Optional[AbstractSet[int]], before_day: Optional[date]
 ) -> DataFrame:
     lines = lines.withColumns({field.name: _typed(field) for field in dataset.fields})
     reasons = [
@@ -182,13 +186,14 @@ def _apply_rules(
     ]
     reasons += [_field_reason(f) for f in dataset.fields]
     if known_machines is not None:
-        ids = known_machines.select(F.col("machine_id").alias("_known_id")).distinct()
-        lines = lines.join(F.broadcast(ids), lines["machine_id"] == ids["_known_id"], "left")
+        # A set test, not a join with raw_machines: no broadcast job per table and day, and Spark
+        # compiles it once for as long as the set of machines stays the same.
+        known = F.col("machine_id").isin(sorted(known_machines)) if known_machines else F.lit(False)
         reasons.append(
-            F.when(F.col("machine_id").isNotNull() & F.col("_known_id").isNull(),
+            F.when(F.col("machine_id").isNotNull() & ~known,
                    F.concat(F.lit("machineID "), F.col("machine_id").cast("string"), F.lit(" is not a known machine")))
         )
-    if "datetime" in lines.columns:
+    if any(f.name == "datetime" for f in dataset.fields):  # not `lines.columns`: a round trip to analyse the plan
         reasons.append(_time_rule(before_day))
     return lines.withColumn("_reason", _join_reasons(reasons))
 

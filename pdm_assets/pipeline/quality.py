@@ -29,37 +29,48 @@ def duplicate_key_count(df: DataFrame, key: Sequence[str]) -> int:
     return int(row["extra"] or 0) if row else 0
 
 
-def telemetry_completeness(
-    telemetry: DataFrame, machines: DataFrame, days: Sequence[date], readings_per_day: int = 24
+def telemetry_profile(
+    telemetry: DataFrame, key: Sequence[str], machine_count: int, days: Sequence[date], readings_per_day: int = 24
 ) -> dict[str, int]:
-    """Machine-days with fewer or more readings than expected, and machine-days with none."""
-    per_day = telemetry.groupBy("machine_id", "date").count()
-    stats = per_day.agg(
+    """Duplicate keys and completeness of stored telemetry, from one job.
+
+    duplicate_rows (rows beyond the first per key), expected_machine_days (machines x days),
+    missing_machine_days (machine-days with no reading) and irregular_machine_days (with a reading
+    count other than `readings_per_day`).
+    """
+    per_key = telemetry.groupBy("machine_id", "date", *[k for k in key if k not in ("machine_id", "date")]).count()
+    per_machine_day = per_key.groupBy("machine_id", "date").agg(
+        F.sum("count").alias("readings"), F.sum(F.col("count") - 1).alias("extra"))
+    stats = per_machine_day.agg(
         F.count("*").alias("present"),
-        F.sum(F.when(F.col("count") != readings_per_day, 1).otherwise(0)).alias("irregular"),
+        F.count_if(F.col("readings") != readings_per_day).alias("irregular"),
+        F.sum("extra").alias("duplicates"),
     ).first()
-    machine_count = machines.select("machine_id").distinct().count()
     expected = machine_count * len(days)
-    present = int(stats["present"] or 0)
     return {
+        "duplicate_rows": int(stats["duplicates"] or 0),
         "expected_machine_days": expected,
-        "missing_machine_days": max(expected - present, 0),
+        "missing_machine_days": max(expected - int(stats["present"] or 0), 0),
         "irregular_machine_days": int(stats["irregular"] or 0),
     }
 
 
 def feature_profile(
-    features: DataFrame, machines: DataFrame, points: int, columns: Sequence[str]
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Grid coverage (rows, distinct keys, expected machines x points) and nulls per column, one pass."""
-    stats = features.agg(
+    features: DataFrame, machines: DataFrame, columns: Sequence[str], day_column: str = "date"
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Per day: rows, distinct (machine_id, timestamp) keys and nulls per column; and the known machines.
+
+    One Spark job (the machine count rides along as a cross join): ({day: {"_rows", "_keys", column...}}, machines).
+    """
+    per_day = features.groupBy(F.col(day_column).cast("string").alias("_day")).agg(
         F.count("*").alias("_rows"),
         F.count_distinct("machine_id", "timestamp").alias("_keys"),
         *[F.count_if(F.col(c).isNull()).alias(c) for c in columns],
-    ).first()
-    expected = machines.select("machine_id").distinct().count() * points
-    coverage = {"rows": int(stats["_rows"]), "distinct_keys": int(stats["_keys"]), "expected_rows": expected}
-    return coverage, {c: int(stats[c] or 0) for c in columns}
+    )
+    known = machines.agg(F.count_distinct("machine_id").alias("_machines"))
+    rows = known.join(per_day, how="left").collect()  # one row with nulls when there are no features
+    days = {r["_day"]: {k: int(r[k] or 0) for k in ("_rows", "_keys", *columns)} for r in rows if r["_day"] is not None}
+    return days, int(rows[0]["_machines"]) if rows else 0
 
 
 def counts_by_day_and(df: DataFrame, column: str, day_column: str = "date") -> dict[str, dict[str, int]]:

@@ -58,15 +58,29 @@ def score(model: PipelineModel, features: DataFrame, lineage: ModelLineage, scor
     )
 
 
-def probability_problems(predictions: DataFrame, tolerance: float = 1e-6) -> dict[str, int]:
-    """Rows with a probability outside [0, 1], and rows whose probabilities do not sum to 1."""
+def _probability_flags(tolerance: float) -> tuple[Column, Column]:
     cols = [F.col(c) for c in PROBABILITY_COLUMNS]
     out_of_range = F.exists(F.array(*cols), lambda p: p.isNull() | (p < 0) | (p > 1))
-    total = sum(cols[1:], cols[0])
-    row = predictions.agg(
-        F.count_if(out_of_range).alias("out_of_range"),
-        F.count_if(F.abs(total - 1.0) > tolerance).alias("bad_sum"),
-        F.count("*").alias("rows"),
-    ).first()
-    return {"rows": int(row["rows"]), "outside_0_1": int(row["out_of_range"] or 0),
-            "not_summing_to_1": int(row["bad_sum"] or 0)}
+    return out_of_range, F.abs(sum(cols[1:], cols[0]) - 1.0) > tolerance
+
+
+def scored_summary(predictions: DataFrame, tolerance: float = 1e-6) -> dict[str, dict[str, dict[str, int]]]:
+    """{day: {predicted class: {"rows", "outside_0_1", "not_summing_to_1"}}} from one aggregation.
+
+    The class mix per day (metadata) and the probability check's figures in one job: rows with a
+    probability outside [0, 1] or null, and rows whose probabilities do not sum to 1.
+    """
+    out_of_range, bad_sum = _probability_flags(tolerance)
+    cells: dict[str, dict[str, dict[str, int]]] = {}
+    for r in predictions.groupBy(PARTITION_COLUMN, "predicted_failure").agg(
+            F.count("*").alias("rows"), F.count_if(out_of_range).alias("outside_0_1"),
+            F.count_if(bad_sum).alias("not_summing_to_1")).collect():
+        cells.setdefault(str(r[PARTITION_COLUMN]), {})[r["predicted_failure"]] = {
+            k: int(r[k] or 0) for k in ("rows", "outside_0_1", "not_summing_to_1")}
+    return cells
+
+
+def totals_of(summary: dict[str, dict[str, dict[str, int]]]) -> dict[str, int]:
+    """A `scored_summary` summed over days and classes: rows, outside_0_1, not_summing_to_1."""
+    figures = [f for per_class in summary.values() for f in per_class.values()]
+    return {k: sum(f[k] for f in figures) for k in ("rows", "outside_0_1", "not_summing_to_1")}

@@ -11,6 +11,8 @@ from typing import Iterator
 
 import pyspark
 
+from pdm_assets.resources.spark import CODEGEN_CACHE_CONF
+
 SBIN = Path(pyspark.__file__).parent / "sbin"
 
 
@@ -30,7 +32,8 @@ def connect_server(workdir: Path, timeout_s: float = 180, master: str = "local[2
     env.pop("SPARK_REMOTE", None)
     start = [str(SBIN / "start-connect-server.sh"), "--master", master,
              "--conf", f"spark.connect.grpc.binding.port={port}", "--conf", "spark.ui.enabled=false",
-             "--conf", "spark.sql.session.timeZone=UTC", "--conf", f"spark.sql.shuffle.partitions={shuffle_partitions}"]
+             "--conf", "spark.sql.session.timeZone=UTC", "--conf", f"spark.sql.shuffle.partitions={shuffle_partitions}",
+             *[arg for key, value in CODEGEN_CACHE_CONF.items() for arg in ("--conf", f"{key}={value}")]]
     subprocess.run(start, env=env, check=True, capture_output=True)
     try:
         deadline = time.monotonic() + timeout_s

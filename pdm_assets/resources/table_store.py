@@ -150,7 +150,7 @@ class ParquetTableStore:
                     for day in days:
                         (staging / _day_dir(day)).mkdir(parents=True)
                 else:
-                    self._write_days_to_staging(df, staging, days)
+                    self._write_days_to_staging(df, schema, staging, days)
                 units = [_day_dir(d) for d in days]
             with self._locked(table):
                 self._recover_locked(table)
@@ -164,9 +164,10 @@ class ParquetTableStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _write_days_to_staging(self, df: DataFrame, staging: Path, days: Sequence[date]) -> None:
-        if PARTITION_COLUMN not in df.columns:
-            raise ValueError(f"A partitioned write needs a '{PARTITION_COLUMN}' column; got {df.columns}")
+    def _write_days_to_staging(self, df: DataFrame, schema: StructType, staging: Path, days: Sequence[date]) -> None:
+        # The schema is passed in: over Spark Connect each `df.columns` is a round trip to analyse the plan.
+        if PARTITION_COLUMN not in schema.fieldNames():
+            raise ValueError(f"A partitioned write needs a '{PARTITION_COLUMN}' column; got {schema.fieldNames()}")
         # Cluster rows by day first: one file per day and task instead of a file per day per input
         # split. A single day needs no shuffle for that (a new day's write is one job, not two).
         clustered = df.repartition(PARTITION_COLUMN) if len(days) > 1 else df

@@ -22,8 +22,8 @@ def _write(path: Path, lines: list[str], newline: str = "\n") -> LandingFile:
 
 
 @pytest.fixture
-def machines(spark):
-    return spark.createDataFrame([(1,), (2,)], "machine_id int")
+def machines() -> set[int]:
+    return {1, 2}
 
 
 def test_every_bad_line_is_rejected_with_its_line_and_reason(spark, tmp_path, machines):
