@@ -113,7 +113,9 @@ def build_features(
     point_seconds = [int((grid.first + timedelta(hours=i * params.cadence_hours) - epoch).total_seconds())
                      for i in range(grid.count)]
     instants = machines.sparkSession.createDataFrame([(p,) for p in point_seconds], "seconds long")
-    points = instants.crossJoin(F.broadcast(machines.select("machine_id"))).select(
+    # The same broadcast frame as the attribute join below: Spark then ships the machines once.
+    attributes = F.broadcast(machines.select("machine_id", *MACHINE_COLUMNS))
+    points = instants.crossJoin(attributes).select(
         "machine_id", F.timestamp_seconds("seconds").alias("ts"),
         *[F.lit(None).cast("double").alias(s) for s in SIGNALS],
         F.lit(None).cast("string").alias("cat"), F.lit(1).alias("is_grid"),
@@ -170,7 +172,6 @@ def build_features(
         stats[f"{c}_days_since_replacement"] = (F.unix_micros(t) - since) / F.lit(86_400_000_000.0)
 
     features = at_points.select(*out, *[v.alias(name) for name, v in stats.items()])
-    attributes = F.broadcast(machines.select("machine_id", *MACHINE_COLUMNS))
     return features.join(attributes, "machine_id").select(*KEY_COLUMNS, *feature_columns(params))
 
 
