@@ -46,3 +46,14 @@ def pdm_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PDM_HOME", str(home))
     monkeypatch.delenv("PDM_LANDING_DIR", raising=False)
     return home
+
+
+@pytest.fixture
+def compiled_classes(spark):
+    """How many classes Spark's code generator has compiled in this JVM so far (a callable).
+
+    Spark caches generated classes by their source text: a plan that differs from an earlier one
+    only in its data compiles nothing new, one with a changed literal compiles again.
+    """
+    metrics = spark._jvm.org.apache.spark.metrics.source.CodegenMetrics
+    return lambda: int(metrics.METRIC_COMPILATION_TIME().getCount())

@@ -247,6 +247,14 @@ def test_range_equals_union_of_single_days(spark):
     assert build(inputs, D2, D2) == {}  # an empty range is empty, not an error
 
 
+def test_a_new_day_reuses_the_code_compiled_for_the_day_before(spark, compiled_classes):
+    inputs = frames(spark, *random_inputs(seed=5))
+    assert build(inputs, D1, D2)  # compiles the plan's classes (or finds those of an earlier test)
+    before = compiled_classes()
+    assert build(inputs, D2, D3)  # the next day: the same plan but for its data
+    assert compiled_classes() == before
+
+
 def test_maintenance_with_history_merges_and_finds_where_history_starts(spark):
     from datetime import datetime as _dt
 

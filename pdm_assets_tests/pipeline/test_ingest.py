@@ -59,6 +59,24 @@ def test_every_bad_line_is_rejected_with_its_line_and_reason(spark, tmp_path, ma
     batch.release()
 
 
+def test_the_next_day_and_a_later_ingestion_time_compile_nothing_new(spark, tmp_path, machines, compiled_classes):
+    def ingest_day(day: date, now: datetime) -> list:
+        path = tmp_path / "telemetry" / f"{day.isoformat()}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{TELEMETRY_HEADER}\n{day} 00:00:00,1,170.5,450.0,100.0,40.0\n")
+        batch = parse_files(spark, TELEMETRY, [LandingFile(str(path), day)], machines, now)
+        try:
+            return batch.valid.collect()
+        finally:
+            batch.release()
+
+    assert ingest_day(DAY, NOW)[0]["ingested_at"] == NOW
+    before = compiled_classes()
+    later = datetime(2026, 1, 2, 7, 30, 0)
+    assert ingest_day(date(2015, 1, 6), later)[0]["ingested_at"] == later
+    assert compiled_classes() == before
+
+
 def test_quoted_categories_crlf_and_reordered_columns(spark, tmp_path, machines):
     f = _write(tmp_path / "errors" / "2015-01-05.csv", [
         '"machineID","datetime","errorID"',
