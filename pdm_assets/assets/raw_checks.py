@@ -30,8 +30,10 @@ def specs(dataset: Dataset, table: str, dated: bool = True) -> list[AssetCheckSp
 
 
 def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid: int, rejected: int,
-            known_machines: Optional[AbstractSet[int]] = None) -> Iterator[AssetCheckResult]:
+            known_machines: Optional[AbstractSet[int]]) -> Iterator[AssetCheckResult]:
     """Run the checks against what was stored (`known_machines`: raw_machines' ids, for completeness)."""
+    if dataset is TELEMETRY and days is not None and known_machines is None:
+        raise ValueError("telemetry completeness needs the known machine ids")
     store = res.tables.store()
     spark = res.spark.session
     stored = store.read(spark, table, days)
