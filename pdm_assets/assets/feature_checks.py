@@ -8,7 +8,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Metada
 
 from pdm_assets.pipeline.features import FeatureParams, feature_columns
 from pdm_assets.pipeline.labels import NO_FAILURE
-from pdm_assets.pipeline.quality import rows_without_match
+from pdm_assets.pipeline.quality import rows_without_match, totals
 
 # A 24 h horizon on a 3 h grid labels ~8 points per failure: ~2 % of rows in the published data.
 # Above 10 % something is off (a duplicated failure feed, a horizon far too long).
@@ -42,17 +42,15 @@ def feature_results(per_day: dict[str, dict[str, int]], machines: int, days: lis
                     params: FeatureParams) -> Iterator[AssetCheckResult]:
     """The feature checks from `quality.feature_profile` of the stored days."""
     points = len(days) * (24 // params.cadence_hours)
-    coverage = {"rows": sum(d["_rows"] for d in per_day.values()),
-                # a timestamp lies in one day, so distinct keys per day add up to distinct keys overall
-                "distinct_keys": sum(d["_keys"] for d in per_day.values()),
+    summed = totals(per_day)  # a timestamp lies in one day: distinct keys per day add up too
+    coverage = {"rows": summed.get("_rows", 0), "distinct_keys": summed.get("_keys", 0),
                 "expected_rows": machines * points}
     yield AssetCheckResult(
         check_name=GRID, asset_key="machine_features",
         passed=coverage["rows"] == coverage["expected_rows"] == coverage["distinct_keys"],
         metadata={k: MetadataValue.int(v) for k, v in coverage.items()},
     )
-    nulls = {c: sum(d[c] for d in per_day.values()) for c in feature_columns(params)}
-    bad = {k: v for k, v in nulls.items() if v}
+    bad = {c: summed[c] for c in feature_columns(params) if summed.get(c)}
     yield AssetCheckResult(
         check_name=NULLS, asset_key="machine_features", passed=not bad, severity=AssetCheckSeverity.WARN,
         metadata={"columns_with_nulls": MetadataValue.json(bad)},

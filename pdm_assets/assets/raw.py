@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame
 from pdm_assets.assets import raw_checks
 from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
-from pdm_assets.pipeline.ingest import ParsedBatch, parse_files
+from pdm_assets.pipeline.ingest import ParsedBatch, known_machine_ids, parse_files
 from pdm_assets.pipeline.landing_files import LandingFile
 from pdm_assets.pipeline.schemas import EVENT_DATASETS, MACHINES, MAINT, Dataset
 
@@ -116,11 +116,6 @@ def ingest(
         batch.release()
 
 
-def machine_ids(raw_machines: DataFrame) -> frozenset[int]:
-    """The ids in raw_machines (one small job), for the unknown-machine rule and telemetry completeness."""
-    return frozenset(row["machine_id"] for row in raw_machines.select("machine_id").distinct().collect())
-
-
 def report(context: AssetExecutionContext, ingested: Ingested) -> Iterator:
     """The materialization (with per-day figures) and the check results of one ingested table."""
     for key, metadata in ingested.per_day.items():
@@ -163,7 +158,7 @@ def _raw_events_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinition
         datasets = [d for d in EVENT_DATASETS if d.table in selected]
         # Every day file is looked up first: a missing one fails the step before anything is written.
         files = {d.table: res.landing.day_files(d.name, days) for d in datasets}
-        known = machine_ids(raw_machines)
+        known = known_machine_ids(raw_machines)
         with ThreadPoolExecutor(max_workers=len(datasets), thread_name_prefix="ingest") as pool:
             futures = [pool.submit(ingest, res, d, d.table, files[d.table], known, days) for d in datasets]
         failures = []
@@ -216,7 +211,7 @@ def _raw_maint_history(first_day: date) -> AssetsDefinition:
         if history is None:
             context.log.info("No maint/history.csv in the landing zone: the history is empty.")
             history = _empty_history_file(context)
-        yield from report(context, ingest(spark_step(context), MAINT, table, [history], machine_ids(raw_machines),
+        yield from report(context, ingest(spark_step(context), MAINT, table, [history], known_machine_ids(raw_machines),
                                           None, before_day=first_day))
 
     return raw_maint_history

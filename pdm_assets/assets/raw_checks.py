@@ -48,9 +48,9 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
                   "checked_files": MetadataValue.bool(on_disk is not None)},
     )
     # Telemetry's key and completeness figures come from one job (a new day is tiny: jobs are the cost).
-    profile = (telemetry_profile(stored, dataset.key, len(known_machines or ()), days)
+    profile = (telemetry_profile(stored, dataset.key, len(known_machines), days)
                if dataset is TELEMETRY and days is not None else None)
-    duplicates = profile.pop("duplicate_rows") if profile is not None else duplicate_key_count(stored, dataset.key)
+    duplicates = profile["duplicate_rows"] if profile is not None else duplicate_key_count(stored, dataset.key)
     yield AssetCheckResult(check_name=KEYS, asset_key=table, passed=duplicates == 0,
                            metadata={"duplicate_rows": MetadataValue.int(duplicates)})
     total = valid + rejected
@@ -64,6 +64,6 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
         yield AssetCheckResult(
             check_name=COMPLETE, asset_key=table, severity=AssetCheckSeverity.WARN,
             passed=profile["missing_machine_days"] == 0 and profile["irregular_machine_days"] == 0,
-            metadata={k: MetadataValue.int(v) for k, v in profile.items()},
+            metadata={k: MetadataValue.int(v) for k, v in profile.items() if k != "duplicate_rows"},
         )
 

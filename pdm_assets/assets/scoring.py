@@ -22,7 +22,8 @@ from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_me
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
-from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary, totals_of
+from pdm_assets.pipeline.quality import totals
+from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
 from pdm_assets.resources.model_registry import MlflowResource
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
@@ -83,17 +84,17 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         # then come from one job over the stored rows, before the materialization is recorded.
         store.write(score(model, machine_features, lineage, scored_at), config.results_table, days)
         stored = store.read(res.spark.session, config.results_table, days)
-        summary = scored_summary(stored)
+        by_day, probability_problems = scored_summary(stored)
         for day in days:  # each day says which model version scored it
-            mix = {cls: figures["rows"] for cls, figures in summary.get(day.isoformat(), {}).items()}
+            mix = by_day.get(day.isoformat(), {})
             context.add_asset_metadata({
                 "dagster/row_count": MetadataValue.int(sum(mix.values())),
                 "model_version": MetadataValue.text(lineage.version),
                 "model_run_id": MetadataValue.text(lineage.run_id),
                 "predicted_failures": MetadataValue.json({c: mix.get(c, 0) for c in LABEL_CLASSES if c != "none"}),
             }, partition_key=day.isoformat())
-        class_counts = {c: sum(per_class.get(c, {}).get("rows", 0) for per_class in summary.values())
-                        for c in LABEL_CLASSES}
+        summed = totals(by_day)
+        class_counts = {c: summed.get(c, 0) for c in LABEL_CLASSES}
         yield MaterializeResult(metadata={
             **run_window_metadata(days, sum(class_counts.values())),
             "model_name": MetadataValue.text(lineage.name),
@@ -104,6 +105,6 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
             "results_table": MetadataValue.path(res.tables.table_path(config.results_table)),
         })
         reference = load_drift_reference(mlflow_res, lineage.run_id)
-        yield from scoring_checks.results(stored, machine_features, totals_of(summary), reference)
+        yield from scoring_checks.results(stored, machine_features, probability_problems, reference)
 
     return [failure_predictions]

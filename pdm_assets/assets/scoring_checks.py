@@ -31,7 +31,7 @@ def specs() -> list[AssetCheckSpec]:
 def results(stored: DataFrame, features: DataFrame, problems: dict[str, int],
             reference: Optional[DriftReference]) -> Iterator[AssetCheckResult]:
     """The checks of the stored predictions of the scored days, the features they came from, and their
-    probability figures (`pipeline.scoring.totals_of`: outside_0_1, not_summing_to_1)."""
+    probability figures (outside_0_1, not_summing_to_1, from `pipeline.scoring.scored_summary`)."""
     cover = coverage_counts(stored, features, KEYS)  # one Spark job instead of five
     rows, keys, feature_rows = cover["rows"], cover["distinct_keys"], cover["source_rows"]
     missing, extra = cover["source_rows_unmatched"], cover["scored_rows_unmatched"]

@@ -64,7 +64,7 @@ def _new_day(day: date) -> dict:
 
 
 def _measure(machines: int, last_day: date) -> dict:
-    """Runs inside the child process: warm-up, one day, 90 days, then two new days end to end.
+    """Runs inside the child process: warm-up, one day, 90 days, then three new days end to end.
 
     The first new day meets a session that has only scored so far; the next ones meet plans the
     server has already run (compiled code), as a long-lived server would.

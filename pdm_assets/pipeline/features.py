@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -109,10 +109,7 @@ def build_features(
     block_seconds = b * HOUR
 
     # Grid rows make sure every grid point has a block, even without any reading.
-    epoch = datetime(1970, 1, 1)
-    point_seconds = [int((grid.first + timedelta(hours=i * params.cadence_hours) - epoch).total_seconds())
-                     for i in range(grid.count)]
-    instants = machines.sparkSession.createDataFrame([(p,) for p in point_seconds], "seconds long")
+    instants = machines.sparkSession.createDataFrame([(p,) for p in grid.epoch_seconds()], "seconds long")
     # The same broadcast frame as the attribute join below: Spark then ships the machines once.
     attributes = F.broadcast(machines.select("machine_id", *MACHINE_COLUMNS))
     points = instants.crossJoin(attributes).select(

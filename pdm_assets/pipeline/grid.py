@@ -84,6 +84,11 @@ class Grid:
         """The timestamp closing block `index` of `step_hours` hours."""
         return F.timestamp_seconds(self.anchor_seconds + index * F.lit(step_hours * HOUR))
 
+    def epoch_seconds(self) -> list[int]:
+        """The grid points as seconds since the Unix epoch (naive UTC), e.g. to pass them as data."""
+        first = int((self.first - datetime(1970, 1, 1)).total_seconds())
+        return [first + i * self.cadence_hours * HOUR for i in range(self.count)]
+
     def points(self, machines: DataFrame, *carry: str) -> DataFrame:
         """machine_id, timestamp, date (+ `carry` machine columns) per machine and grid point.
 

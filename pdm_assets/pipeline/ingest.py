@@ -101,6 +101,11 @@ def parse_files(
     return ParsedBatch(valid=valid, rejects=rejects, checked=checked, cached=[ruled], observation=observation)
 
 
+def known_machine_ids(machines: DataFrame) -> frozenset[int]:
+    """The machine ids of a machines table (one small job), for `parse_files`' unknown-machine rule."""
+    return frozenset(row["machine_id"] for row in machines.select("machine_id").distinct().collect())
+
+
 class MissingColumnError(ValueError):
     """A landing file's header lacks a column the contract requires."""
 

@@ -64,23 +64,19 @@ def _probability_flags(tolerance: float) -> tuple[Column, Column]:
     return out_of_range, F.abs(sum(cols[1:], cols[0]) - 1.0) > tolerance
 
 
-def scored_summary(predictions: DataFrame, tolerance: float = 1e-6) -> dict[str, dict[str, dict[str, int]]]:
-    """{day: {predicted class: {"rows", "outside_0_1", "not_summing_to_1"}}} from one aggregation.
+def scored_summary(predictions: DataFrame, tolerance: float = 1e-6) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """({day: {predicted class: rows}}, {"outside_0_1": n, "not_summing_to_1": n}) from one aggregation.
 
     The class mix per day (metadata) and the probability check's figures in one job: rows with a
     probability outside [0, 1] or null, and rows whose probabilities do not sum to 1.
     """
     out_of_range, bad_sum = _probability_flags(tolerance)
-    cells: dict[str, dict[str, dict[str, int]]] = {}
+    mix: dict[str, dict[str, int]] = {}
+    problems = {"outside_0_1": 0, "not_summing_to_1": 0}
     for r in predictions.groupBy(PARTITION_COLUMN, "predicted_failure").agg(
             F.count("*").alias("rows"), F.count_if(out_of_range).alias("outside_0_1"),
             F.count_if(bad_sum).alias("not_summing_to_1")).collect():
-        cells.setdefault(str(r[PARTITION_COLUMN]), {})[r["predicted_failure"]] = {
-            k: int(r[k] or 0) for k in ("rows", "outside_0_1", "not_summing_to_1")}
-    return cells
-
-
-def totals_of(summary: dict[str, dict[str, dict[str, int]]]) -> dict[str, int]:
-    """A `scored_summary` summed over days and classes: rows, outside_0_1, not_summing_to_1."""
-    figures = [f for per_class in summary.values() for f in per_class.values()]
-    return {k: sum(f[k] for f in figures) for k in ("rows", "outside_0_1", "not_summing_to_1")}
+        mix.setdefault(str(r[PARTITION_COLUMN]), {})[r["predicted_failure"]] = int(r["rows"])
+        for name in problems:
+            problems[name] += int(r[name] or 0)
+    return mix, problems
