@@ -87,6 +87,10 @@ class Settings:
         features = FeatureParams(cadence, _whole_number(environ, "PDM_SHORT_WINDOW_HOURS", 3),
                                  _whole_number(environ, "PDM_LONG_WINDOW_HOURS", 24))
         labels = LabelParams(cadence, _whole_number(environ, "PDM_LABEL_HORIZON_HOURS", 24))
+        table_format = environ.get("PDM_TABLE_FORMAT", "").strip().lower()
+        if table_format not in ("", "delta"):
+            raise ValueError(f"PDM_TABLE_FORMAT={table_format}: every deployment now writes Delta Lake tables "
+                             "(the Parquet folder store is gone); unset PDM_TABLE_FORMAT.")
         if deployment == "connect" and not remote:
             raise ValueError("PDM_DEPLOYMENT=connect needs SPARK_REMOTE=sc://host:port")
         return cls(deployment, home, landing, start, end, features, labels,
@@ -171,8 +175,7 @@ def _databricks_resources(settings: Settings) -> dict[str, Any]:
     cfg = settings.databricks or databricks.DatabricksSettings.from_env({})
     # On the cluster `getActiveSession()` is the cluster's session; locally no step touches Spark.
     spark = SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions)
-    tables = TableStoreResource(warehouse=str(settings.warehouse), format=cfg.table_format,
-                                catalog=cfg.catalog, uc_schema=cfg.schema)
+    tables = TableStoreResource(warehouse=str(settings.warehouse), catalog=cfg.catalog, schema_name=cfg.schema)
     tracking, registry, model_name = databricks.mlflow_settings(
         cfg, settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name)
     local_uri, local_artifacts = local_mlflow_uris(settings.home)
@@ -180,7 +183,7 @@ def _databricks_resources(settings: Settings) -> dict[str, Any]:
     forwarded = {**cfg.env_variables, "PDM_DEPLOYMENT": "databricks", "PDM_HOME": str(settings.home),
                  "PDM_LANDING_DIR": str(settings.landing_dir), "PDM_START_DATE": settings.start.isoformat(),
                  "PDM_END_DATE": settings.end.isoformat() if settings.end else "live",
-                 "PDM_TABLE_FORMAT": cfg.table_format, "PDM_MLFLOW_TRACKING_URI": tracking,
+                 "PDM_MLFLOW_TRACKING_URI": tracking,
                  "PDM_MLFLOW_REGISTRY_URI": registry, "PDM_MODEL_NAME": model_name}
     mlflow = MlflowResource(tracking_uri=tracking, registry_uri=registry, model_name=model_name,
                             artifact_root=local_artifacts if tracking == local_uri else "")

@@ -1,6 +1,7 @@
 """Feature and label assets: thin wiring of pipeline.features / pipeline.labels onto partitions."""
 import math
 from datetime import datetime, time, timedelta
+from typing import Optional
 
 from dagster import (
     AssetDep,
@@ -24,7 +25,7 @@ from pdm_assets.pipeline import quality
 from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
 from pdm_assets.pipeline.quality import counts_by_day_and, totals
-from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
+from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
 
 # "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
 # partition, so the UI shows the true dependency (a day's component ages depend on all earlier
@@ -50,11 +51,13 @@ def _window(context: AssetExecutionContext) -> tuple[list, datetime, datetime]:
     return days, datetime.combine(days[0], time()), datetime.combine(days[-1] + timedelta(days=1), time())
 
 
-def _per_day_counts(context: AssetExecutionContext, days: list, counts: dict[str, int]) -> int:
+def _per_day_counts(context: AssetExecutionContext, days: list, counts: dict[str, int],
+                    extra: Optional[dict[str, MetadataValue]] = None) -> int:
     """Record each day's row count ({YYYY-MM-DD: rows}) on its own partition; return the sum."""
     for day in days:
         key = day.isoformat()
-        context.add_asset_metadata({"dagster/row_count": MetadataValue.int(counts.get(key, 0))}, partition_key=key)
+        context.add_asset_metadata({"dagster/row_count": MetadataValue.int(counts.get(key, 0)), **(extra or {})},
+                                   partition_key=key)
     return sum(counts.values())
 
 
@@ -82,7 +85,7 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=feature_checks.feature_specs(),
         group_name="features",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "delta"},
     )
     def machine_features(
         context: AssetExecutionContext,
@@ -102,13 +105,15 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         # checks then come from one job over what was stored (a new day is tiny: every Spark job
         # spared is a few hundred ms of fixed cost).
         store = res.tables.store()
-        store.write(features, "machine_features", days)
+        commit = store.write(features, "machine_features", days)
         per_day, machines = quality.feature_profile(
-            store.read(res.spark.session, "machine_features", days), raw_machines, feature_columns(params))
-        rows = _per_day_counts(context, days, {day: figures["_rows"] for day, figures in per_day.items()})
+            store.read(res.spark.session, "machine_features", days, commit.version), raw_machines,
+            feature_columns(params))
+        rows = _per_day_counts(context, days, {day: figures["_rows"] for day, figures in per_day.items()},
+                               day_commit_metadata(commit))
         yield MaterializeResult(metadata={
             **run_window_metadata(days, rows),
-            "table_path": MetadataValue.path(res.tables.table_path("machine_features")),
+            **commit_metadata(store, commit),
             "machines": MetadataValue.int(machines),
             "cadence_hours": MetadataValue.int(params.cadence_hours),
             "windows_hours": MetadataValue.text(f"{params.short_window_hours}, {params.long_window_hours}"),
@@ -141,7 +146,7 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=feature_checks.label_specs(),
         group_name="features",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "delta"},
     )
     def failure_labels(context: AssetExecutionContext, raw_failures: DataFrame, raw_machines: DataFrame):
         days, start, end = _window(context)
@@ -149,7 +154,7 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         timeline_end = partitions.end.date() if partitions.end else None
         needed = [d for d in (days[-1] + timedelta(days=i) for i in range(1, lookahead_days + 1))
                   if timeline_end is None or d < timeline_end]  # past a closed timeline nothing will arrive
-        arrived = set(res.tables.store().existing_days("raw_failures"))
+        arrived = set(res.tables.store().existing_days("raw_failures", res.spark.session))
         missing = [d.isoformat() for d in needed if d not in arrived]
         labels = build_labels(raw_failures, raw_machines, start, end, params).persist()
         try:

@@ -26,6 +26,7 @@ from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.ingest import ParsedBatch, known_machine_ids, parse_files
 from pdm_assets.pipeline.landing_files import LandingFile
 from pdm_assets.pipeline.schemas import EVENT_DATASETS, MACHINES, MAINT, Dataset
+from pdm_assets.resources.tables import commit_metadata, day_commit_metadata
 
 REJECTS_SAMPLE = 5
 
@@ -76,25 +77,26 @@ def ingest(
     try:
         store = res.tables.store()
         if days is not None and len(days) == 1:  # a new day: the write itself counts the lines
-            store.write(batch.valid, table, days)
+            commit = store.write(batch.valid, table, days)
             valid_count, reject_count = batch.observed_counts()
             valid_by_day, rejects_by_day = {days[0].isoformat(): valid_count}, {days[0].isoformat(): reject_count}
         else:
             valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
             valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
-            store.write(batch.valid, table, days)
+            commit = store.write(batch.valid, table, days)
         sample = (batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
                   if reject_count else [])
         # Rejects are stored after the rows: a failed row write leaves both tables as they were.
+        rejects = rejects_table(table)
         if days is None:
-            store.write(batch.rejects.drop("date"), rejects_table(table))
+            store.write(batch.rejects.drop("date"), rejects)
         elif reject_count:
-            store.write(batch.rejects, rejects_table(table), days)
-        else:  # the usual case: empty days, no Spark job
-            store.write_empty_days(rejects_table(table), batch.rejects.schema, days)
+            store.write(batch.rejects, rejects, days, record_empty_days=False)
+        else:  # the usual case: no commit unless earlier rejects of these days must go
+            store.write_empty_days(res.spark.session, rejects, batch.rejects.schema, days, record_empty_days=False)
         metadata: dict[str, Any] = {
-            "table_path": MetadataValue.path(res.tables.table_path(table)),
-            "rejects_table": MetadataValue.path(res.tables.table_path(rejects_table(table))),
+            **commit_metadata(store, commit),
+            "rejects_table": MetadataValue.text(store.name(rejects)),
             "source_files": MetadataValue.int(len(files)),
         }
         per_day = {}
@@ -105,7 +107,8 @@ def ingest(
             metadata.update(run_window_metadata(days, valid_count))
             metadata["run_reject_count"] = MetadataValue.int(reject_count)
             per_day = {day.isoformat(): {"dagster/row_count": MetadataValue.int(valid_by_day.get(day.isoformat(), 0)),
-                                         "reject_count": MetadataValue.int(rejects_by_day.get(day.isoformat(), 0))}
+                                         "reject_count": MetadataValue.int(rejects_by_day.get(day.isoformat(), 0)),
+                                         **day_commit_metadata(commit)}
                        for day in days}  # each day's materialization carries its own figures
         if sample:
             rows = "\n".join(f"| {r['source_file']} | {r['line_number']} | {r['reason']} |" for r in sample)
@@ -136,7 +139,7 @@ def _raw_events_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinition
     specs = [
         AssetSpec(d.table, description=f"Typed {d.name} rows per day from the landing zone; bad lines go to "
                                        f"{rejects_table(d.table)}.",
-                  deps=["raw_machines"], group_name="raw", kinds={"spark", "parquet"}).with_io_manager_key(
+                  deps=["raw_machines"], group_name="raw", kinds={"spark", "delta"}).with_io_manager_key(
             "table_io_manager")
         for d in EVENT_DATASETS
     ]
@@ -183,7 +186,7 @@ def _raw_machines() -> AssetsDefinition:
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=raw_checks.specs(MACHINES, MACHINES.table),
         group_name="raw",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "delta"},
     )
     def raw_machines(context: AssetExecutionContext) -> Iterator:
         res = spark_step(context)
@@ -204,7 +207,7 @@ def _raw_maint_history(first_day: date) -> AssetsDefinition:
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=raw_checks.specs(MAINT, table, dated=False),
         group_name="raw",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "delta"},
     )
     def raw_maint_history(context: AssetExecutionContext, raw_machines: DataFrame) -> Iterator:
         history = spark_step(context).landing.history_file()

@@ -25,6 +25,7 @@ from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.quality import totals
 from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
 from pdm_assets.resources.model_registry import MlflowResource
+from pdm_assets.resources.tables import commit_metadata, day_commit_metadata
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
 PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
@@ -62,7 +63,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow", "scoring_model"},
         check_specs=scoring_checks.specs(),
         group_name="scoring",
-        kinds={"spark", "parquet", "mlflow"},
+        kinds={"spark", "delta", "mlflow"},
         # When a run holds both, score before building labels: labels are not on the path from a
         # new day's arrival to its predictions (and a new day's labels wait for the next day anyway).
         op_tags={PRIORITY_TAG: "1"},
@@ -82,8 +83,8 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         store = res.tables.store()
         # Scored and written in one job; the class mix per day and the probability check's figures
         # then come from one job over the stored rows, before the materialization is recorded.
-        store.write(score(model, machine_features, lineage, scored_at), config.results_table, days)
-        stored = store.read(res.spark.session, config.results_table, days)
+        commit = store.write(score(model, machine_features, lineage, scored_at), config.results_table, days)
+        stored = store.read(res.spark.session, config.results_table, days, commit.version)
         by_day, probability_problems = scored_summary(stored)
         for day in days:  # each day says which model version scored it
             mix = by_day.get(day.isoformat(), {})
@@ -92,6 +93,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
                 "model_version": MetadataValue.text(lineage.version),
                 "model_run_id": MetadataValue.text(lineage.run_id),
                 "predicted_failures": MetadataValue.json({c: mix.get(c, 0) for c in LABEL_CLASSES if c != "none"}),
+                **day_commit_metadata(commit),
             }, partition_key=day.isoformat())
         summed = totals(by_day)
         class_counts = {c: summed.get(c, 0) for c in LABEL_CLASSES}
@@ -102,7 +104,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
             "model_run_id": MetadataValue.text(lineage.run_id),
             "model_pinned": MetadataValue.bool(bool(config.model_version)),
             "predicted_class_counts": MetadataValue.json(class_counts),
-            "results_table": MetadataValue.path(res.tables.table_path(config.results_table)),
+            **commit_metadata(store, commit),
         })
         reference = load_drift_reference(mlflow_res, lineage.run_id)
         yield from scoring_checks.results(stored, machine_features, probability_problems, reference)

@@ -86,12 +86,14 @@ def build_training_assets(features: FeatureParams, labels: LabelParams) -> list[
         backfill_policy=BackfillPolicy.single_run(),
         required_resource_keys=SPARK_STEP_RESOURCES,
         group_name="training",
-        kinds={"spark", "parquet"},
+        kinds={"spark", "delta"},
     )
     def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                      machine_features: DataFrame, failure_labels: DataFrame) -> Iterator[Output]:
-        store = spark_step(context).tables.store()
-        labelled = sorted(set(store.existing_days("machine_features")) & set(store.existing_days("failure_labels")))
+        step = spark_step(context)
+        store = step.tables.store()
+        labelled = sorted(set(store.existing_days("machine_features", step.spark.session))
+                          & set(store.existing_days("failure_labels", step.spark.session)))
         window = default_window(labelled, config.train_months, config.holdout_months,
                                 _day(config.train_start), _day(config.holdout_start), _day(config.holdout_end))
         rows = build_training_set(machine_features, failure_labels, window, labels.horizon_hours).persist()

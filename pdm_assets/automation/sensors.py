@@ -98,7 +98,7 @@ def build_champion_sensor(job: JobDefinition, rescore_days: int) -> SensorDefini
         if previous is None:  # first look: remember the champion; nothing has moved yet
             return SensorResult(skip_reason=f"Watching champion version {version}.", cursor=version)
         store = tables.store()
-        featured = (store.existing_days("machine_features") if store.readable_here
+        featured = (store.existing_days("machine_features") if store.readable_without_spark("machine_features")
                     else materialized_days(context.instance, "machine_features"))
         recent = featured[-rescore_days:]
         requests = [range_run_request(a, b, f"champion-v{version}-{a}-{b}",
@@ -125,7 +125,8 @@ def build_stale_predictions_sensor(job: JobDefinition, results_table: str) -> Se
         if version is None:
             return _no_champion(mlflow)
         store = tables.store()
-        scored = (store.distinct_values_by_day(results_table, "model_version") if store.readable_here
+        scored = (store.distinct_values_by_day(results_table, "model_version")
+                  if store.readable_without_spark(results_table)
                   else versions_by_day_from_events(context.instance, PREDICTIONS_ASSET))
         stale = stale_days(scored, version)
         if not stale:

@@ -114,8 +114,9 @@ def main() -> None:
         print(json.dumps(_measure(args.machines, date.fromisoformat(args.last_day))))
         return
     home = args.home or _prepare(args.machines)
-    days = sorted(p.name.removeprefix("date=") for p in (home / "warehouse" / "machine_features").glob("date=*"))
-    last_day = date.fromisoformat(days[-1])
+    from pdm_assets.storage.delta_store import DeltaTableStore
+
+    last_day = DeltaTableStore.local(home / "warehouse").existing_days("machine_features")[-1]
     # Each mode gets its own copy: the new-day step appends to the landing zone and tables.
     results = {}
     for mode in ("embedded", "connect"):

@@ -80,10 +80,10 @@ def main() -> None:
         args.home = run_backfill(None, args.machines, 365, 42)
     os.environ["PDM_HOME"] = str(args.home)
     from pdm_assets.resources.spark import create_spark_session
-    from pdm_assets.resources.table_store import ParquetTableStore
+    from pdm_assets.storage.delta_store import DeltaTableStore
 
     spark = create_spark_session(os.environ.get("PDM_SPARK_MASTER", "local[*]"), shuffle_partitions=8)
-    store = ParquetTableStore(args.home / "warehouse")
+    store = DeltaTableStore.local(args.home / "warehouse")
     days = store.existing_days("raw_telemetry")
     ours = Contender("ours", OURS.features, OURS.labels,
                      ModelConfig(args.classifier, json.loads(args.params or "{}"), args.weighting))

@@ -33,7 +33,6 @@ from pdm_assets.resources.databricks_wheel import (
     wheel_name,
 )
 
-TABLE_FORMATS = ("delta", "parquet")
 DEFAULT_NEW_CLUSTER: dict[str, Any] = {
     "spark_version": "15.4.x-scala2.12",  # an LTS runtime with Python 3.11, like this project
     "nodes": {"node_types": {"node_type_id": "i3.xlarge"}},
@@ -47,14 +46,13 @@ LOCAL_ONLY_ENV = ("PDM_DATABRICKS_WHEEL",)
 
 @dataclass(frozen=True)
 class DatabricksSettings:
-    """What PDM_DATABRICKS_* (and PDM_TABLE_FORMAT) decide for PDM_DEPLOYMENT=databricks."""
+    """What PDM_DATABRICKS_* decide for PDM_DEPLOYMENT=databricks."""
 
     cluster_id: Optional[str] = None  # an existing all-purpose cluster; else a new job cluster per step
     new_cluster: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_NEW_CLUSTER))
     # "build" (from this source tree, uploaded), a local .whl (uploaded), a dbfs:/ or Volumes path, or None
     wheel: Optional[str] = WHEEL_BUILD
     staging_prefix: str = "/dagster_staging/pdm_assets"
-    table_format: str = "delta"
     catalog: str = "main"
     schema: str = "pdm"
     secrets_to_env_variables: tuple[Mapping[str, str], ...] = ()
@@ -64,9 +62,6 @@ class DatabricksSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "DatabricksSettings":
-        table_format = (environ.get("PDM_TABLE_FORMAT") or "delta").strip().lower()
-        if table_format not in TABLE_FORMATS:
-            raise ValueError(f"PDM_TABLE_FORMAT must be one of {', '.join(TABLE_FORMATS)}; got '{table_format}'")
         staging = (environ.get("PDM_DATABRICKS_STAGING_PREFIX") or cls.staging_prefix).strip()
         if not staging.startswith("/"):
             raise ValueError(f"PDM_DATABRICKS_STAGING_PREFIX must be an absolute DBFS path; got '{staging}'")
@@ -79,7 +74,6 @@ class DatabricksSettings:
             new_cluster=new_cluster_spec(_json(environ, "PDM_DATABRICKS_CLUSTER_JSON", {})),
             wheel=_wheel_setting(environ.get("PDM_DATABRICKS_WHEEL")),
             staging_prefix=staging.rstrip("/") or "/",
-            table_format=table_format,
             catalog=(environ.get("PDM_DATABRICKS_CATALOG") or cls.catalog).strip(),
             schema=(environ.get("PDM_DATABRICKS_SCHEMA") or cls.schema).strip(),
             secrets_to_env_variables=tuple(secrets),

@@ -1,6 +1,7 @@
 """The Spark session: embedded local Spark by default, Spark Connect when SPARK_REMOTE is set."""
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -8,6 +9,7 @@ from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
 from pdm_assets.resources.java import require_java
+from pdm_assets.storage import delta_jars
 
 # Session settings every deployment needs: timestamps in the landing files are naive wall-clock
 # times, so the session must not shift them by the host's zone.
@@ -18,6 +20,9 @@ RUNTIME_CONF = {
     # of starting a distributed listing job for every read (the default kicks in past 32 paths).
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
 }
+# Delta rebuilds a table's state (its list of live files) with a Spark job after every commit;
+# the default of 50 tasks suits logs of millions of files, ours hold hundreds.
+LOCAL_DELTA_CONF = {"spark.databricks.delta.snapshotPartitions": "2"}
 # Spark keeps the classes it compiles for a plan in a JVM-wide cache of 100 by default. A new
 # day's run (ingestion, features, scoring, their checks) compiles about 250, so with the default
 # every run compiled everything again: 800 compilations and 27 s of compile time over three new
@@ -36,6 +41,10 @@ EMBEDDED_CONF = {
     # price of 3-4 round trips to the JVM per call (a tenth of a second per table's parse plan
     # here); Spark's own errors still name the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
+    # Python workers run this interpreter (the project's environment), not whatever `python3` is first on PATH.
+    "spark.pyspark.python": sys.executable,
+    "spark.pyspark.driver.python": sys.executable,
+    **LOCAL_DELTA_CONF,
 }
 
 
@@ -55,15 +64,27 @@ def create_spark_session(
         if active is not None:
             session = active
         else:
-            require_java()
-            builder = SparkSession.builder.master(master).appName(app_name)
-            for key, value in {**EMBEDDED_CONF, **conf}.items():
-                builder = builder.config(key, value)
-            session = builder.getOrCreate()
+            session = _start_embedded(master, app_name, {**EMBEDDED_CONF, **delta_jars.session_conf(), **conf})
     for key, value in conf.items():
         if not key.startswith("spark.driver."):
             session.conf.set(key, value)
     return session
+
+
+def _start_embedded(master: str, app_name: str, conf: dict[str, str]) -> SparkSession:
+    """Start the JVM with Delta Lake; a clear error when its jars can be neither found nor fetched."""
+    require_java()
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    delta_jars.announce_download()
+    try:
+        return builder.getOrCreate()
+    except Exception as err:
+        missing = delta_jars.unavailable(err)
+        if missing is not None:
+            raise missing from err
+        raise
 
 
 class SparkSessionResource(ConfigurableResource):

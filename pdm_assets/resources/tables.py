@@ -1,17 +1,16 @@
-"""The table store as a Dagster resource, and the IO manager that maps assets to its tables."""
+"""The table store as a Dagster resource, and the IO manager that maps assets to its Delta tables."""
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MetadataValue, OutputContext
 from pyspark.sql import DataFrame
 
 from pdm_assets.partitions import days_in_window
-from pdm_assets.resources.delta_store import DeltaTableStore
 from pdm_assets.resources.spark import SparkSessionResource
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog, TableCatalog, UnityCatalog
+from pdm_assets.storage.delta_store import Commit, DeltaTableStore
 
-SUPPORTED_FORMATS = ("parquet", "delta")
 # Input metadata for an input that may lack some mapped days (a lookahead that has not arrived):
 # the asset then reports the gap itself instead of failing.
 ALLOW_MISSING_DAYS = "allow_missing_days"
@@ -21,23 +20,36 @@ class MissingUpstreamDaysError(LookupError):
     """An input's mapped upstream days have not been materialized."""
 
 
+def shown(items: list[str], limit: int = 5) -> str:
+    """The first few items and how many more ("a, b, c and 12 more")."""
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
 class TableStoreResource(ConfigurableResource):
-    """Where tables live and in which format: Parquet folders `<warehouse>/<table>`, or Unity Catalog Delta tables."""
+    """Where the Delta tables live: `<warehouse>/<schema>/<table>` named `<schema>.<table>`, or Unity Catalog."""
 
     warehouse: str
-    format: str = "parquet"
-    catalog: str = ""  # delta: tables are <catalog>.<uc_schema>.<table>
-    uc_schema: str = ""
+    schema_name: str = LOCAL_SCHEMA
+    catalog: str = ""  # set: Unity Catalog tables <catalog>.<schema_name>.<table> (PDM_DEPLOYMENT=databricks)
 
-    def store(self) -> ParquetTableStore | DeltaTableStore:
-        if self.format not in SUPPORTED_FORMATS:
-            raise ValueError(f"Unsupported table format '{self.format}'; supported: {', '.join(SUPPORTED_FORMATS)}")
-        if self.format == "delta":
-            return DeltaTableStore(self.catalog, self.uc_schema)
-        return ParquetTableStore(self.warehouse)
+    def table_catalog(self) -> TableCatalog:
+        if self.catalog:
+            return UnityCatalog(self.catalog, self.schema_name)
+        return LocalCatalog(self.warehouse, self.schema_name)
 
-    def table_path(self, table: str) -> str:
-        return str(self.store().path(table))
+    def store(self) -> DeltaTableStore:
+        return DeltaTableStore(self.table_catalog())
+
+
+def commit_metadata(store: DeltaTableStore, commit: Commit) -> dict[str, MetadataValue]:
+    """Which table a materialization wrote and the Delta version it committed (read it back with versionAsOf)."""
+    where = store.where(commit.table)
+    metadata = {"table": MetadataValue.text(store.name(commit.table)),
+                "table_path": MetadataValue.path(where) if store.readable_without_spark(commit.table)
+                else MetadataValue.text(where)}
+    if commit.version is not None:
+        metadata["delta_version"] = MetadataValue.int(commit.version)
+    return metadata
 
 
 def _days(context: InputContext | OutputContext) -> Optional[list]:
@@ -47,10 +59,11 @@ def _days(context: InputContext | OutputContext) -> Optional[list]:
 
 
 class SparkTableIOManager(ConfigurableIOManager):
-    """Stores each asset's Spark DataFrame as a table named after the asset, one folder per day.
+    """Stores each asset's Spark DataFrame as the Delta table named after the asset.
 
     A partitioned output replaces exactly its days; an input reads exactly the upstream days the
-    partition mapping selects (lookback and lookahead included), and only those folders.
+    partition mapping selects (lookback and lookahead included), at the version current when the
+    step loaded it, so every query of the step sees the same rows.
     """
 
     tables: TableStoreResource
@@ -61,21 +74,26 @@ class SparkTableIOManager(ConfigurableIOManager):
             return
         if not isinstance(obj, DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} must return a Spark DataFrame, got {type(obj).__name__}")
-        table = context.asset_key.path[-1]
-        self.tables.store().write(obj, table, _days(context))
-        context.add_output_metadata({"table_path": self.tables.table_path(table)})
+        store = self.tables.store()
+        commit = store.write(obj, context.asset_key.path[-1], _days(context))
+        context.add_output_metadata(commit_metadata(store, commit))
 
     def load_input(self, context: InputContext) -> DataFrame:
         table = context.asset_key.path[-1]
         days = _days(context)
         store = self.tables.store()
         if days is not None and not context.definition_metadata.get(ALLOW_MISSING_DAYS, False):
-            present = set(store.existing_days(table))
+            present = set(store.existing_days(table, self.spark.session))
             missing = [d.isoformat() for d in days if d not in present]
             if missing:
-                shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                 raise MissingUpstreamDaysError(
-                    f"{table} has no data for {shown}, which this step reads; materialize {table} for "
+                    f"{table} has no data for {shown(missing)}, which this step reads; materialize {table} for "
                     "those days first (a partial input would give wrong results, not an error)."
                 )
-        return store.read(self.spark.session, table, days)
+        version = store.pinned_version(table)
+        return store.read(self.spark.session, table, days, version)
+
+
+def day_commit_metadata(commit: Commit) -> dict[str, MetadataValue]:
+    """The version that committed a day, on that day's materialization."""
+    return {"delta_version": MetadataValue.int(commit.version)} if commit.version is not None else {}

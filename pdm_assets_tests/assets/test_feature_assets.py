@@ -8,7 +8,7 @@ import pytest
 from dagster import instance_for_test
 
 from pdm_assets.deployments import Settings, build_definitions
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, materialize_range, row_counts
 
@@ -32,7 +32,7 @@ def ingested(spark, tmp_path_factory):
     defs = build_definitions(settings)
     with instance_for_test() as instance:
         assert materialize_range(defs, "group:raw", D1, date(2015, 1, 5), instance).success
-        yield defs, instance, ParquetTableStore(settings.warehouse)
+        yield defs, instance, DeltaTableStore.local(settings.warehouse)
 
 
 def test_range_equals_single_days_in_any_order(ingested, spark):

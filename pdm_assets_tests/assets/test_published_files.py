@@ -6,7 +6,7 @@ from datetime import date
 from dagster import instance_for_test
 
 from pdm_assets.deployments import Settings, build_definitions
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import land_bulk
 from pdm_assets_tests.assets.helpers import failure_message, materialize_range
 from pdm_assets_tests.conftest import PUBLISHED_EVENTS
@@ -24,7 +24,7 @@ def test_published_event_files_ingest_with_exact_counts_and_no_rejects(spark, pd
         result = materialize_range(build_definitions(settings), selection, FIRST, LAST, instance)
         assert result.success, failure_message(result)
         assert len(instance.get_runs()) == 1
-    store = ParquetTableStore(settings.warehouse)
+    store = DeltaTableStore.local(settings.warehouse)
     count = lambda table: store.read(spark, table).count()  # noqa: E731
     assert count("raw_machines") == 100
     assert count("raw_errors") == 3919

@@ -9,7 +9,7 @@ from pdm_assets.deployments import Settings, build_definitions
 from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from pdm_assets.pipeline.scoring import PROBABILITY_COLUMNS
 from pdm_assets.resources.model_registry import CHAMPION
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, row_counts, train
 
 SMALL_FOREST = '{"numTrees": 10, "maxDepth": 5}'
@@ -38,7 +38,7 @@ def _logged(instance, result, text: str) -> bool:
 
 
 def _rows(spark, settings, days, table="failure_predictions"):
-    frame = ParquetTableStore(settings.warehouse).read(spark, table, days).drop("scored_at")
+    frame = DeltaTableStore.local(settings.warehouse).read(spark, table, days).drop("scored_at")
     return sorted(tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in frame.collect())
 
 
@@ -62,7 +62,7 @@ def test_scoring_a_range_twice_gives_the_same_rows_with_lineage_and_passing_chec
     assert row_counts(again, "failure_predictions") == {D1.isoformat(): 80, D2.isoformat(): 80}
     meta = metadata(again, "failure_predictions")
     assert meta["model_version"] == version and meta["model_name"] == "test_failure_model"
-    frame = ParquetTableStore(settings.warehouse).read(spark, "failure_predictions", [D1])
+    frame = DeltaTableStore.local(settings.warehouse).read(spark, "failure_predictions", [D1])
     assert {r["model_version"] for r in frame.select("model_version").distinct().collect()} == {version}
     assert set(PROBABILITY_COLUMNS) <= set(frame.columns)
 
@@ -76,7 +76,8 @@ def test_a_pinned_version_scores_into_the_configured_table(labelled, spark):
     assert pinned != champion
     result = _score(defs, instance, D3, D3, {"model_version": pinned, "results_table": "pinned_predictions"})
     assert result.success, failure_message(result)
-    assert {r[-3] for r in _rows(spark, settings, [D3], "pinned_predictions")} == {pinned}  # model_version
+    stored = DeltaTableStore.local(settings.warehouse).read(spark, "pinned_predictions", [D3])
+    assert {r["model_version"] for r in stored.select("model_version").collect()} == {pinned}
     assert metadata(result, "failure_predictions")["model_pinned"] is True
     # The run preloaded the champion; the pinned version is not it, so the step loaded its own.
     assert _logged(instance, result, f"Loading test_failure_model version {champion} in the background")
@@ -95,7 +96,7 @@ def test_stages_loaded_side_by_side_make_the_same_model(labelled, spark):
     serial, side_by_side = PipelineModel.load(folder), load_pipeline_model(folder, spark)
     assert side_by_side.uid == serial.uid
     assert [s.uid for s in side_by_side.stages] == [s.uid for s in serial.stages]
-    features = ParquetTableStore(settings.warehouse).read(spark, "machine_features", [D1, D2])
+    features = DeltaTableStore.local(settings.warehouse).read(spark, "machine_features", [D1, D2])
     columns = ["machine_id", "timestamp", "predicted_failure", "probability"]
     assert sorted(side_by_side.transform(features).select(*columns).collect()) == \
         sorted(serial.transform(features).select(*columns).collect())

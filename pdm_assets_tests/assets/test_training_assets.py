@@ -7,7 +7,7 @@ from pdm_assets.pipeline.features import feature_columns
 from pdm_assets.pipeline.model import ModelConfig, evaluate, feature_importances, fit_model
 from pdm_assets.pipeline.training import HOLDOUT, TRAIN, class_counts
 from pdm_assets.resources.model_registry import CHAMPION, ModelNotFoundError
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.resources.training_run import log_training
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, train
 
@@ -77,7 +77,7 @@ def test_configuration_errors_fail_with_clear_messages(labelled):
 def test_a_fitted_pipeline_round_trips_through_mlflow_with_the_same_predictions(labelled, spark, tmp_path):
     defs, instance, settings = labelled
     assert train(defs, instance, {}, selection="key:training_set").success
-    rows = ParquetTableStore(settings.warehouse).read(spark, "training_set")
+    rows = DeltaTableStore.local(settings.warehouse).read(spark, "training_set")
     train_rows, holdout = rows.where(rows.split == TRAIN), rows.where(rows.split == HOLDOUT)
     columns = feature_columns(settings.features)
     model = fit_model(train_rows, ModelConfig(params={"numTrees": 10, "maxDepth": 5}), columns, class_counts(rows)[TRAIN])

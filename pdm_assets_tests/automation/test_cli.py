@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -58,6 +58,6 @@ def test_materialize_one_partition_then_a_range_as_one_run(cli_env, pdm_home):
     assert status == DagsterRunStatus.SUCCESS
     assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
         "2015-01-01", "2015-01-04")
-    store = ParquetTableStore(pdm_home / "warehouse")
+    store = DeltaTableStore.local(pdm_home / "warehouse")
     for table in ("raw_telemetry", "raw_errors", "raw_maint", "raw_failures"):
         assert store.existing_days(table) == [date(2015, 1, d) for d in range(1, 6)], table

@@ -46,8 +46,11 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[DatabricksEmulator]:
+    from pdm_assets.storage import delta_jars
+
+    # The emulated runtime has Delta Lake, as Databricks Runtime does (the jars from Spark's local cache).
     with DatabricksEmulator(root=tmp_path / "workspace", token=TOKEN, pending_seconds=0.1,
-                            terminating_seconds=0.1) as emulator:
+                            terminating_seconds=0.1, runtime_spark_conf=delta_jars.session_conf()) as emulator:
         yield emulator
 
 
@@ -56,9 +59,12 @@ def _env(api: DatabricksEmulator, home: Path, landing: Path, **overrides: str) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PDM_", "DATABRICKS_", "DAGSTER_"))}
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
+    # Unity Catalog stand-in: the cluster's session knows the Delta tables under <home>/warehouse/pdm
+    # as spark_catalog.pdm.<table>, and creates new ones there (where local runs put theirs too).
+    api.extra_env["DATABRICKS_EMULATOR_CATALOG_ROOT"] = str(home / "warehouse")
     env.update(api.env(), DAGSTER_HOME=str(dagster_home), PDM_DEPLOYMENT="databricks", PDM_HOME=str(home),
                PDM_LANDING_DIR=str(landing), PDM_START_DATE="2015-01-01", PDM_END_DATE="2015-01-04",
-               PDM_TABLE_FORMAT="parquet", PDM_MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
+               PDM_DATABRICKS_CATALOG="spark_catalog", PDM_DATABRICKS_SCHEMA="pdm", PDM_MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
                PDM_MLFLOW_REGISTRY_URI=f"sqlite:///{home / 'mlflow.db'}", PDM_SPARK_MASTER="local[2]",
                PDM_SHUFFLE_PARTITIONS="2", PDM_DATABRICKS_POLL_SECONDS="0.5",
                PDM_DATABRICKS_STAGING_PREFIX=STAGING)
@@ -169,8 +175,10 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
     for day in days:  # which model scored which day, in the local instance
         scored = materialized[("failure_predictions", day)].metadata
         assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
-    # The rows were written by the remote steps into the warehouse both sides see, with their lineage.
-    written = spark.read.parquet(str(home / "warehouse" / "failure_predictions"))
+    # The rows were written by the remote steps as Delta tables (by name, as on Unity Catalog), with their lineage.
+    from pdm_assets.storage.delta_store import DeltaTableStore
+
+    written = DeltaTableStore.local(home / "warehouse").read(spark, "failure_predictions")
     assert written.count() == 2 * 3 * 8
     assert {tuple(r) for r in written.select("model_name", "model_version").distinct().collect()} == {
         ("pdm_failure_model", version)}
@@ -187,7 +195,7 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
     assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
     config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/config.pkl").read_bytes())
     assert config.env_variables["PDM_HOME"] == str(home)
-    assert config.env_variables["PDM_TABLE_FORMAT"] == "parquet" and config.secrets == []
+    assert config.env_variables["PDM_DATABRICKS_CATALOG"] == "spark_catalog" and config.secrets == []
     libraries = api.submitted_runs[0]["tasks"][0]["libraries"]
     packages = {lib["pypi"]["package"] for lib in libraries if "pypi" in lib}
     assert {"dagster==1.13.27", "dagster-databricks==0.29.27", "mlflow==3.17.2"} <= packages
@@ -276,42 +284,29 @@ def _settings(**env: str):
     return Settings.from_env({"PDM_DEPLOYMENT": "databricks", "PDM_HOME": "/tmp/pdm", **env})
 
 
-def test_delta_is_the_default_with_unity_catalog_table_names() -> None:
+def test_tables_are_unity_catalog_delta_tables_and_parquet_is_gone() -> None:
     from pdm_assets.deployments import build_resources
-    from pdm_assets.resources.delta_store import DeltaTableStore
 
     tables = build_resources(_settings(PDM_DATABRICKS_CATALOG="ml", PDM_DATABRICKS_SCHEMA="pdm_prod"))["tables"]
     store = tables.store()
-    assert isinstance(store, DeltaTableStore) and not store.readable_here
-    assert store.name("failure_predictions") == tables.table_path("failure_predictions") == "ml.pdm_prod.failure_predictions"
-    with pytest.raises(ValueError, match="PDM_TABLE_FORMAT must be one of delta, parquet"):
-        _settings(PDM_TABLE_FORMAT="csv")
-
-
-def test_replace_where_selects_exactly_the_days() -> None:
-    from pdm_assets.resources.delta_store import replace_where
-
-    assert replace_where([date(2015, 1, 3), date(2015, 1, 2), date(2015, 1, 4)]) == (
-        "date >= '2015-01-02' AND date <= '2015-01-04'")
-    assert replace_where([date(2015, 1, 2)]) == "date >= '2015-01-02' AND date <= '2015-01-02'"
-    assert replace_where([date(2015, 1, 5), date(2015, 1, 2)]) == "date IN ('2015-01-02', '2015-01-05')"
-    with pytest.raises(ValueError):
-        replace_where([])
+    assert not store.readable_without_spark("failure_predictions")
+    assert store.name("failure_predictions") == store.where("failure_predictions") == "ml.pdm_prod.failure_predictions"
+    with pytest.raises(ValueError, match="PDM_TABLE_FORMAT=parquet: every deployment now writes Delta Lake"):
+        _settings(PDM_TABLE_FORMAT="parquet")
 
 
 def test_cluster_libraries_and_mlflow_defaults() -> None:
     from pdm_assets.deployments import build_resources
     from pdm_assets.resources.databricks import launcher_config
 
-    new = _settings(PDM_TABLE_FORMAT="parquet",
-                    PDM_DATABRICKS_CLUSTER_JSON='{"num_workers": 2, "instance_pool_id": "pool-1", '
-                                                '"spark_conf": {"spark.sql.shuffle.partitions": "64"}}')
+    new = _settings(PDM_DATABRICKS_CLUSTER_JSON='{"num_workers": 2, "instance_pool_id": "pool-1", '
+                                                    '"spark_conf": {"spark.sql.shuffle.partitions": "64"}}')
     cluster = launcher_config(new.databricks)["run_config"]["cluster"]["new"]
     assert cluster["size"] == {"num_workers": 2}
     assert cluster["nodes"] == {"instance_pool": {"instance_pool_id": "pool-1"}}
     assert cluster["spark_version"] and cluster["spark_conf"] == {"spark.sql.shuffle.partitions": "64"}
 
-    existing = _settings(PDM_TABLE_FORMAT="parquet", PDM_DATABRICKS_CLUSTER_ID="0101-abc",
+    existing = _settings(PDM_DATABRICKS_CLUSTER_ID="0101-abc",
                          PDM_DATABRICKS_WHEEL="/tmp/dist/pdm_assets-0.1.0-py3-none-any.whl",
                          PDM_DATABRICKS_SECRETS_JSON='[{"name": "API_KEY", "scope": "pdm", "key": "api"}]')
     config = launcher_config(existing.databricks)
@@ -325,7 +320,7 @@ def test_cluster_libraries_and_mlflow_defaults() -> None:
     mlflow = build_resources(new)["mlflow"]
     assert (mlflow.tracking_uri, mlflow.registry_uri, mlflow.model_name) == (
         "databricks", "databricks-uc", "main.pdm.pdm_failure_model")
-    local = build_resources(_settings(PDM_TABLE_FORMAT="parquet", PDM_MLFLOW_TRACKING_URI="sqlite:////tmp/m.db",
+    local = build_resources(_settings(PDM_MLFLOW_TRACKING_URI="sqlite:////tmp/m.db",
                                       PDM_DATABRICKS_CATALOG="ml"))["mlflow"]
     assert (local.registry_uri, local.model_name) == ("", "pdm_failure_model")
 
@@ -340,7 +335,7 @@ def test_a_local_wheel_is_uploaded_when_the_launcher_starts(api: DatabricksEmula
         monkeypatch.setenv(name, value)
     wheel = tmp_path / "pdm_assets-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"PK-not-really-a-wheel")
-    launcher_def = build_resources(_settings(PDM_TABLE_FORMAT="parquet", PDM_DATABRICKS_WHEEL=str(wheel)))["step_launcher"]
+    launcher_def = build_resources(_settings(PDM_DATABRICKS_WHEEL=str(wheel)))["step_launcher"]
 
     with dagster.build_resources({"step_launcher": launcher_def}) as resources:
         staged = Path(resources.step_launcher.local_dagster_job_package_path)
@@ -356,10 +351,10 @@ def test_the_wheel_is_built_from_this_source_tree_under_a_digest_of_it() -> None
 
     root = source_root()
     assert root is not None  # the tests run from the (editable) source tree
-    default = launcher_config(_settings(PDM_TABLE_FORMAT="parquet").databricks)["run_config"]["libraries"]
+    default = launcher_config(_settings().databricks)["run_config"]["libraries"]
     assert [lib["whl"] for lib in default if "whl" in lib] == [
         f"dbfs:{STAGING}/wheels/{source_digest(root)}/pdm_assets-0.1.0-py3-none-any.whl"]
-    without = _settings(PDM_TABLE_FORMAT="parquet", PDM_DATABRICKS_WHEEL="none").databricks
+    without = _settings(PDM_DATABRICKS_WHEEL="none").databricks
     assert not any("whl" in lib for lib in launcher_config(without)["run_config"]["libraries"])
 
 

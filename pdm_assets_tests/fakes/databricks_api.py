@@ -41,6 +41,7 @@ class DatabricksEmulator:
     def __init__(self, root: Path | str, token: str = "dapi-emulator", *,
                  secrets: Mapping[str, Mapping[str, str]] | None = None,
                  extra_env: Mapping[str, str] | None = None,
+                 runtime_spark_conf: Mapping[str, str] | None = None,
                  inherit_env: Iterable[str] = INHERITED_ENV,
                  pending_seconds: float = 0.2, terminating_seconds: float = 0.2) -> None:
         self.root = Path(root).resolve()
@@ -48,6 +49,8 @@ class DatabricksEmulator:
         self.token = token
         self.secrets = {scope: dict(keys) for scope, keys in (secrets or {}).items()}
         self.extra_env = dict(extra_env or {})
+        # What the Databricks runtime configures in every cluster's Spark (Delta Lake, for one).
+        self.runtime_spark_conf = dict(runtime_spark_conf or {})
         self.inherit_env = tuple(inherit_env)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated call
         self.dbfs = Dbfs(self.root)
@@ -120,7 +123,8 @@ class DatabricksEmulator:
         # The workspace's own credentials, like a cluster's runtime auth: remote code (the step
         # launcher resource is re-initialised there) can build a client without the laptop's secrets.
         env.update(self.env(), DATABRICKS_EMULATOR_DBFS_ROOT=str(self.root),
-                   DATABRICKS_EMULATOR_SECRETS=json.dumps(self.secrets))
+                   DATABRICKS_EMULATOR_SECRETS=json.dumps(self.secrets),
+                   DATABRICKS_EMULATOR_RUNTIME_CONF=json.dumps(self.runtime_spark_conf))
         return {**env, **self.extra_env}
 
     # ---- routing -----------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 Run as `python databricks_bootstrap.py <script> [params...]` by the emulator; standalone on purpose
 (stdlib only, pyspark imported lazily) because it executes in a fresh interpreter.
 Environment: DATABRICKS_EMULATOR_DBFS_ROOT (required), DATABRICKS_EMULATOR_SECRETS (JSON
-`{scope: {key: value}}`), DATABRICKS_EMULATOR_SPARK_CONF (JSON), DATABRICKS_EMULATOR_SPARK_MASTER.
+`{scope: {key: value}}`), DATABRICKS_EMULATOR_SPARK_CONF (JSON, the cluster's spark_conf),
+DATABRICKS_EMULATOR_RUNTIME_CONF (JSON, what the runtime itself configures: Delta Lake's jars and
+extensions), DATABRICKS_EMULATOR_CATALOG_ROOT (a folder of `<schema>/<table>` Delta tables that the
+session knows by name, standing in for Unity Catalog), DATABRICKS_EMULATOR_SPARK_MASTER.
 """
 from __future__ import annotations
 
@@ -164,15 +167,32 @@ class _LazySpark:
             from pyspark.sql import SparkSession
 
             builder = SparkSession.builder.master(os.environ.get("DATABRICKS_EMULATOR_SPARK_MASTER", "local[2]"))
-            conf = {"spark.ui.enabled": "false", **json.loads(os.environ.get("DATABRICKS_EMULATOR_SPARK_CONF", "{}"))}
+            conf = {"spark.ui.enabled": "false", "spark.pyspark.python": sys.executable,
+                    **json.loads(os.environ.get("DATABRICKS_EMULATOR_RUNTIME_CONF", "{}")),
+                    **json.loads(os.environ.get("DATABRICKS_EMULATOR_SPARK_CONF", "{}"))}
             for key, value in conf.items():
                 builder = builder.config(key, value)
             cls.session = builder.getOrCreate()
+            if os.environ.get("DATABRICKS_EMULATOR_CATALOG_ROOT"):
+                _name_tables(cls.session, Path(os.environ["DATABRICKS_EMULATOR_CATALOG_ROOT"]))
         return cls.session
 
     def __getattr__(self, name: str) -> Any:
         target = self.start()
         return getattr(target if self._attribute is None else getattr(target, self._attribute), name)
+
+
+def _name_tables(session: Any, root: Path) -> None:
+    """The catalog a workspace keeps between runs: every `<root>/<schema>/<table>` Delta folder by name.
+
+    A schema's location is its folder, so a table the run creates (saveAsTable) lands there too and
+    is known to the next run's session.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for schema in sorted(p for p in root.iterdir() if p.is_dir()):
+        session.sql(f"CREATE DATABASE IF NOT EXISTS {schema.name} LOCATION '{schema}'")
+        for table in sorted(p for p in schema.iterdir() if (p / "_delta_log").is_dir()):
+            session.sql(f"CREATE TABLE IF NOT EXISTS {schema.name}.{table.name} USING DELTA LOCATION '{table}'")
 
 
 def main(argv: list[str]) -> None:
@@ -183,6 +203,9 @@ def main(argv: list[str]) -> None:
     # The script's folder replaces ours on sys.path, as if Python had been started on the script itself.
     sys.path[0] = os.path.dirname(os.path.abspath(fuse_path(script)))
     print(f"[emulator] {time.strftime('%H:%M:%S')} running {script}", file=sys.stderr, flush=True)
+    if os.environ.get("DATABRICKS_EMULATOR_RUNTIME_CONF", "{}") != "{}":
+        # A runtime with Spark: as on a Databricks driver, the session exists (and is active) before the code runs.
+        _LazySpark.start()
     try:
         runpy.run_path(script, init_globals={"dbutils": DBUtils(), "spark": _LazySpark(None),
                                              "sc": _LazySpark("sparkContext")}, run_name="__main__")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus
 
-from pdm_assets.resources.table_store import ParquetTableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
 from pdm_assets.resources.connect_server import connect_server
 
@@ -31,6 +31,6 @@ def test_raw_and_feature_assets_run_over_spark_connect(pdm_home, tmp_path, spark
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         assert [r.status for r in instance.get_runs()] == [DagsterRunStatus.SUCCESS]
-    store = ParquetTableStore(pdm_home / "warehouse")
+    store = DeltaTableStore.local(pdm_home / "warehouse")
     assert store.read(spark, "raw_telemetry").count() == 2 * 2 * 24
     assert store.read(spark, "machine_features").count() == 2 * 2 * 8

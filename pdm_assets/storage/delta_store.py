@@ -1,0 +1,317 @@
+"""Delta Lake tables replaced a day at a time: the one table store of every deployment (DESIGN §4).
+
+A partitioned write replaces exactly its days in one commit (`replaceWhere` on `date`; Delta refuses
+rows of other days), a whole table is overwritten in one commit. A column that disappears or changes
+type in a partitioned table is refused before anything is written. Every query reads one committed
+version (Delta's snapshot isolation), and each write reports the version it committed: its commit
+carries the write's id, so the version is found even while other writers commit.
+
+Days without rows leave no file in a Delta table, yet "day D was ingested and had no failures" differs
+from "day D was never ingested". Such days go into a small ledger table (`days_without_rows`), written
+after the data commit: a write killed in between looks like a day not yet written, never the reverse.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
+
+from pdm_assets.pipeline.schemas import PARTITION_COLUMN
+from pdm_assets.storage import delta_log
+from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog, TableCatalog
+from pdm_assets.storage.errors import (
+    ConcurrentWriteError,
+    RowsOutsideDaysError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
+
+LEDGER = "days_without_rows"
+LEDGER_SCHEMA = StructType([
+    StructField("table_name", StringType()), StructField(PARTITION_COLUMN, DateType()),
+    StructField("table_version", LongType()), StructField("recorded_at", TimestampType()),
+])
+# Delta's names for "another transaction committed something this one depended on"; the write is
+# idempotent (it replaces days), so it is tried again from the start.
+CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+             "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "MetadataChangedException",
+             "ProtocolChangedException", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
+OUTSIDE_DAYS = ("DELTA_REPLACE_WHERE_MISMATCH",)
+WRITE_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What a write committed: the table's new version (None when nothing had to change)."""
+
+    table: str
+    version: Optional[int]
+    days: tuple[date, ...] = ()
+
+
+def replace_where(days: Sequence[date]) -> str:
+    """The predicate selecting exactly `days`: a range when they are contiguous (prunes best), else a list."""
+    ordered = sorted(set(days))
+    if not ordered:
+        raise ValueError("replace_where needs at least one day")
+    if (ordered[-1] - ordered[0]).days + 1 == len(ordered):
+        return f"{PARTITION_COLUMN} >= '{ordered[0].isoformat()}' AND {PARTITION_COLUMN} <= '{ordered[-1].isoformat()}'"
+    return f"{PARTITION_COLUMN} IN ({', '.join(repr(d.isoformat()) for d in ordered)})"
+
+
+def schema_problems(stored: StructType, written: StructType) -> list[str]:
+    """Columns a write would drop or retype (an added column is Delta's to refuse)."""
+    found = {f.name: f.dataType.simpleString() for f in written.fields}
+    problems = []
+    for column in stored.fields:
+        kind = column.dataType.simpleString()
+        if column.name not in found:
+            problems.append(f"column {column.name} ({kind}) is missing from the rows written")
+        elif found[column.name] != kind:
+            problems.append(f"column {column.name} is {found[column.name]} in the rows written, {kind} in the table")
+    return problems
+
+
+def _days_text(days: Sequence[date]) -> str:
+    return days[0].isoformat() if len(days) == 1 else f"{len(days)} days {days[0]}..{days[-1]}"
+
+
+def _matches(err: BaseException, names: Sequence[str]) -> Optional[str]:
+    text = f"{type(err).__name__}: {err}"
+    return next((name for name in names if name in text), None)
+
+
+class DeltaTableStore:
+    """Reads and writes the deployment's Delta tables, by day."""
+
+    def __init__(self, catalog: TableCatalog):
+        self.catalog = catalog
+
+    @classmethod
+    def local(cls, warehouse: str | Path, schema: str = LOCAL_SCHEMA) -> "DeltaTableStore":
+        """The store of local tables `<warehouse>/<schema>/<table>`."""
+        return cls(LocalCatalog(Path(warehouse), schema))
+
+    def name(self, table: str) -> str:
+        return self.catalog.name(table)
+
+    def where(self, table: str) -> str:
+        """What to show a user: the folder, or the Unity Catalog name."""
+        return self.catalog.location(table) or self.catalog.name(table)
+
+    def readable_without_spark(self, table: str) -> bool:
+        """Whether the days and values of `table` can be read here without a JVM (sensors)."""
+        return self.catalog.location(table) is not None
+
+    # ----------------------------------------------------------------- reading
+    def existing_days(self, table: str, spark: Optional[SparkSession] = None) -> list[date]:
+        """Days written to a partitioned table: days with rows, and days recorded as written without rows."""
+        location = self.catalog.location(table)
+        if location is not None:
+            return sorted(delta_log.days_with_rows(location) | self._ledger_days(table, None))
+        spark = _need(spark, table)
+        if not self.catalog.exists(spark, table):
+            return []
+        with_rows = {r[0] for r in self._open(spark, table).select(PARTITION_COLUMN).distinct().collect()}
+        return sorted(d for d in with_rows | self._ledger_days(table, spark) if d is not None)
+
+    def distinct_values_by_day(self, table: str, column: str, spark: Optional[SparkSession] = None) -> dict[date, set[str]]:
+        """{day: distinct values of `column`} (e.g. which model versions scored each day)."""
+        location = self.catalog.location(table)
+        if location is not None:
+            return delta_log.values_by_day(location, column)
+        spark = _need(spark, table)
+        if not self.catalog.exists(spark, table):
+            return {}
+        rows = (self._open(spark, table).groupBy(PARTITION_COLUMN)
+                .agg(F.collect_set(F.col(column).cast("string")).alias("values")).collect())
+        return {r[PARTITION_COLUMN]: set(r["values"]) for r in rows}
+
+    def pinned_version(self, table: str) -> Optional[int]:
+        """The table's latest version when it can be had without Spark (local tables), else None."""
+        location = self.catalog.location(table)
+        return delta_log.current_version(location) if location is not None else None
+
+    def stored_schema(self, spark: SparkSession, table: str) -> Optional[StructType]:
+        """The schema the Delta table declares (and enforces); None when there is no table yet."""
+        return self._open(spark, table).schema if self.catalog.exists(spark, table) else None
+
+    def read(self, spark: SparkSession, table: str, days: Optional[Sequence[date]] = None,
+             version: Optional[int] = None) -> DataFrame:
+        """The given days (or the whole table), at `version` or at the latest one."""
+        if not self.catalog.exists(spark, table):
+            raise TableNotFoundError(
+                f"Table {self.where(table)} has not been written yet; materialize {table} first.")
+        frame = self._open(spark, table, version)
+        return frame if days is None else frame.where(F.col(PARTITION_COLUMN).isin(list(days)))
+
+    def _open(self, spark: SparkSession, table: str, version: Optional[int] = None) -> DataFrame:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return self.catalog.open(reader, table)
+
+    # ----------------------------------------------------------------- writing
+    def write(self, df: DataFrame, table: str, days: Optional[Sequence[date]] = None, *,
+              record_empty_days: bool = True) -> Commit:
+        """Replace exactly `days` of a partitioned table in one commit (or the whole table when `days` is None)."""
+        spark = df.sparkSession
+        schema = df.schema  # one plan analysis over Spark Connect: taken once
+        if days is None:
+            return self._overwrite(spark, df, table)
+        if PARTITION_COLUMN not in schema.fieldNames():
+            raise ValueError(f"A partitioned write to {self.name(table)} needs a '{PARTITION_COLUMN}' column; "
+                             f"got {schema.fieldNames()}")
+        ordered = tuple(sorted(set(days)))
+        if not ordered:
+            raise ValueError(f"A partitioned write to {self.name(table)} needs at least one day")
+        if self.catalog.exists(spark, table):
+            problems = schema_problems(self.stored_schema(spark, table), schema)
+            if problems:
+                raise SchemaMismatchError(
+                    f"{self.name(table)}: {'; '.join(problems)}. A partitioned table keeps one schema for all its "
+                    "days: fix what produces the rows, or rewrite the whole table on purpose.")
+        else:
+            self._create(spark, table, schema)
+        write_id = uuid.uuid4().hex
+        # One file per day: a day replaced later removes one file, and a year read opens 365, not 365 x tasks.
+        clustered = df.repartition(PARTITION_COLUMN)
+
+        def save() -> None:
+            self.catalog.save(clustered.write.format("delta").mode("overwrite")
+                              .option("replaceWhere", replace_where(ordered))
+                              .option("userMetadata", _user_metadata(write_id, ordered)), table)
+
+        self._committing(save, table, ordered)
+        version = self._version_of(spark, table, write_id)
+        if record_empty_days:
+            self._record_days_without_rows(spark, table, ordered, version)
+        return Commit(table, version, ordered)
+
+    def write_empty_days(self, spark: SparkSession, table: str, schema: StructType, days: Sequence[date], *,
+                         record_empty_days: bool = True) -> Commit:
+        """Replace `days` with no rows; without a commit when the table has no rows on those days already."""
+        if PARTITION_COLUMN not in schema.fieldNames():
+            raise ValueError(f"write_empty_days needs a partitioned schema (a '{PARTITION_COLUMN}' column)")
+        location = self.catalog.location(table)
+        if location is not None and self.catalog.exists(spark, table) and not (
+                delta_log.days_with_rows(location) & set(days)):
+            ordered = tuple(sorted(set(days)))
+            if record_empty_days:
+                self._record(spark, table, ordered, delta_log.current_version(location))
+            return Commit(table, None, ordered)  # the usual case (no rejects, before or now): nothing to replace
+        return self.write(spark.createDataFrame([], schema), table, days, record_empty_days=record_empty_days)
+
+    def _overwrite(self, spark: SparkSession, df: DataFrame, table: str) -> Commit:
+        created = not self.catalog.exists(spark, table)
+        write_id = uuid.uuid4().hex
+        # A whole table is replaced with its schema: nothing of the old version remains to be mixed with.
+        self._committing(lambda: self.catalog.save(
+            df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            .option("userMetadata", _user_metadata(write_id, ())), table), table, ())
+        if created:
+            self.catalog.register(spark, table)
+        return Commit(table, self._version_of(spark, table, write_id))
+
+    def _create(self, spark: SparkSession, table: str, schema: StructType) -> None:
+        """An empty table partitioned by day, so that every write replaces days the same way."""
+        self._committing(lambda: self.catalog.save(
+            spark.createDataFrame([], schema).write.format("delta").mode("ignore").partitionBy(PARTITION_COLUMN),
+            table), table, ())
+        self.catalog.register(spark, table)
+
+    def _committing(self, save: Callable[[], None], table: str, days: Sequence[date]) -> None:
+        """Run a write; again when a concurrent commit conflicts with it, then give up naming the conflict."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                save()
+                return
+            except Exception as err:  # Delta's errors reach Python as several types (py4j, Connect, delta.exceptions)
+                if _matches(err, OUTSIDE_DAYS):
+                    raise RowsOutsideDaysError(
+                        f"{self.name(table)}: the rows written include days other than the "
+                        f"{_days_text(days) if days else 'days'} being replaced; nothing was written.") from err
+                conflict = _matches(err, CONFLICTS)
+                if conflict is None:
+                    raise
+                if attempt == WRITE_ATTEMPTS:
+                    raise ConcurrentWriteError(
+                        f"{self.name(table)}: another run kept committing to the same table"
+                        f"{' (' + _days_text(days) + ')' if days else ''} while this one wrote it "
+                        f"(Delta: {conflict}); gave up after {WRITE_ATTEMPTS} attempts and committed nothing. "
+                        "Run it again once the other run is done.") from err
+                time.sleep(random.uniform(0.2, 1.0) * attempt)
+
+    def _version_of(self, spark: SparkSession, table: str, write_id: str) -> Optional[int]:
+        location = self.catalog.location(table)
+        if location is not None:
+            return delta_log.version_of_write(location, write_id)
+        for row in spark.sql(f"DESCRIBE HISTORY {self.name(table)} LIMIT 50").select("version", "userMetadata").collect():
+            if delta_log._write_id(row["userMetadata"]) == write_id:
+                return int(row["version"])
+        return None
+
+    # ----------------------------------------------------------------- days without rows
+    def _record_days_without_rows(self, spark: SparkSession, table: str, days: Sequence[date],
+                                  version: Optional[int]) -> None:
+        location = self.catalog.location(table)
+        if location is not None:
+            with_rows = delta_log.days_with_rows(location)
+        else:
+            with_rows = {r[0] for r in self.read(spark, table, days, version).select(PARTITION_COLUMN).distinct().collect()}
+        empty = tuple(d for d in days if d not in with_rows)
+        if empty:
+            self._record(spark, table, empty, version)
+
+    def _record(self, spark: SparkSession, table: str, days: Sequence[date], version: Optional[int]) -> None:
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        ledger = self.catalog.location(LEDGER)
+        if ledger is not None:  # local: delta-rs appends in milliseconds, where a Spark job takes a second
+            import pyarrow as pa
+
+            delta_log.append(ledger, pa.table({
+                "table_name": pa.array([table] * len(days), pa.string()),
+                PARTITION_COLUMN: pa.array(list(days), pa.date32()),
+                "table_version": pa.array([version] * len(days), pa.int64()),
+                "recorded_at": pa.array([now] * len(days), pa.timestamp("us", tz="UTC")),
+            }))
+            return
+        rows = [(table, d, version, now.replace(tzinfo=None)) for d in days]
+        self._committing(lambda: self.catalog.save(
+            spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append"), LEDGER), LEDGER, ())
+
+    def _ledger_days(self, table: str, spark: Optional[SparkSession]) -> set[date]:
+        ledger = self.catalog.location(LEDGER)
+        if ledger is not None:
+            found = delta_log.open_table(ledger)
+            if found is None:
+                return set()
+            rows = found.to_pyarrow_table(columns=["table_name", PARTITION_COLUMN])
+            return {d for t, d in zip(rows.column("table_name").to_pylist(), rows.column(PARTITION_COLUMN).to_pylist())
+                    if t == table}
+        if spark is None or not self.catalog.exists(spark, LEDGER):
+            return set()
+        return {r[0] for r in self._open(spark, LEDGER).where(F.col("table_name") == table)
+                .select(PARTITION_COLUMN).distinct().collect()}
+
+
+def _user_metadata(write_id: str, days: Sequence[date]) -> str:
+    return json.dumps({"write_id": write_id, "writer": "pdm_assets",
+                       "days": [days[0].isoformat(), days[-1].isoformat()] if days else []})
+
+
+def _need(spark: Optional[SparkSession], table: str) -> SparkSession:
+    session = spark or SparkSession.getActiveSession()
+    if session is None:
+        raise RuntimeError(f"{table} is a Unity Catalog table: only Spark reads it, and this process has no Spark "
+                           "session (sensors on the orchestrating host use what the Dagster instance recorded).")
+    return session
