@@ -2,6 +2,11 @@
 
 For the orchestrating host (sensors have no Spark) and for the store's own bookkeeping, which would
 otherwise cost a Spark query each (a few hundred ms on a new day's path).
+
+Data files are read with pyarrow.parquet from the file list delta-rs gives, not with
+`DeltaTable.to_pyarrow_table`: that scans through a pyarrow dataset over delta-rs' filesystem, and
+the process then often aborts at exit ("terminate called without an active exception": C++ threads
+left running at interpreter shutdown; delta-io/delta-rs#2184), which would fail a sensor daemon or CLI.
 """
 from __future__ import annotations
 
@@ -31,15 +36,42 @@ def days_with_rows(location: str) -> set[date]:
 
 
 def values_by_day(location: str, column: str) -> dict[date, set[str]]:
-    """{day: distinct values of one column}, reading only the two columns."""
+    """{day: distinct values of one column} of a table partitioned by day, reading only that column."""
     table = open_table(location)
     if table is None:
         return {}
-    rows = table.to_pyarrow_table(columns=[PARTITION_COLUMN, column])
     found: dict[date, set[str]] = {}
-    for day, value in zip(rows.column(PARTITION_COLUMN).to_pylist(), rows.column(column).to_pylist()):
-        found.setdefault(day, set()).add(str(value))
+    for day in sorted({p[PARTITION_COLUMN] for p in table.partitions() if p.get(PARTITION_COLUMN)}):
+        files = table.file_uris([(PARTITION_COLUMN, "=", day)])
+        found[date.fromisoformat(day)] = {str(v) for v in _column(files, column)}
     return found
+
+
+def column_values(location: str, columns: list[str]) -> list[tuple]:
+    """The rows of an unpartitioned table, these columns only (small tables: the ledger)."""
+    table = open_table(location)
+    if table is None:
+        return []
+    import pyarrow.parquet as pq
+
+    rows: list[tuple] = []
+    for path in table.file_uris():
+        part = pq.read_table(_local(path), columns=columns)
+        rows += list(zip(*(part.column(c).to_pylist() for c in columns)))
+    return rows
+
+
+def _column(files: list[str], column: str) -> set:
+    import pyarrow.parquet as pq
+
+    values: set = set()
+    for path in files:
+        values.update(pq.read_table(_local(path), columns=[column]).column(column).unique().to_pylist())
+    return values
+
+
+def _local(uri: str) -> str:
+    return uri.removeprefix("file://")
 
 
 def current_version(location: str) -> Optional[int]:

@@ -13,6 +13,7 @@ after the data commit: a write killed in between looks like a day not yet writte
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import uuid
@@ -47,6 +48,7 @@ CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteR
              "ProtocolChangedException", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
 OUTSIDE_DAYS = ("DELTA_REPLACE_WHERE_MISMATCH",)
 WRITE_ATTEMPTS = 4
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,8 @@ class DeltaTableStore:
                         f"{' (' + _days_text(days) + ')' if days else ''} while this one wrote it "
                         f"(Delta: {conflict}); gave up after {WRITE_ATTEMPTS} attempts and committed nothing. "
                         "Run it again once the other run is done.") from err
+                log.warning(f"{self.name(table)}: {conflict} conflicts with a concurrent commit; writing again "
+                            f"(attempt {attempt + 1} of {WRITE_ATTEMPTS})")
                 time.sleep(random.uniform(0.2, 1.0) * attempt)
 
     def _version_of(self, spark: SparkSession, table: str, write_id: str) -> Optional[int]:
@@ -292,12 +296,7 @@ class DeltaTableStore:
     def _ledger_days(self, table: str, spark: Optional[SparkSession]) -> set[date]:
         ledger = self.catalog.location(LEDGER)
         if ledger is not None:
-            found = delta_log.open_table(ledger)
-            if found is None:
-                return set()
-            rows = found.to_pyarrow_table(columns=["table_name", PARTITION_COLUMN])
-            return {d for t, d in zip(rows.column("table_name").to_pylist(), rows.column(PARTITION_COLUMN).to_pylist())
-                    if t == table}
+            return {d for t, d in delta_log.column_values(ledger, ["table_name", PARTITION_COLUMN]) if t == table}
         if spark is None or not self.catalog.exists(spark, LEDGER):
             return set()
         return {r[0] for r in self._open(spark, LEDGER).where(F.col("table_name") == table)

@@ -150,3 +150,25 @@ def test_the_day_predicate_is_a_range_when_it_can_be():
     assert replace_where([D1, D3]) == "date IN ('2015-01-01', '2015-01-03')"
     with pytest.raises(ValueError):
         replace_where([])
+
+
+def test_the_days_and_versions_sensors_need_are_read_in_a_process_without_java(spark, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    store = DeltaTableStore.local(tmp_path)
+    store.write(spark.createDataFrame([(1, "3", D1), (1, "4", D2)], "machine_id int, model_version string, date date"),
+                "failure_predictions", [D1, D2])
+    store.write(_frame(spark, []), "raw_failures", [D1])
+    script = ("import json, sys; from pdm_assets.storage.delta_store import DeltaTableStore\n"
+              f"s = DeltaTableStore.local({str(tmp_path)!r})\n"
+              "print(json.dumps([str(d) for d in s.existing_days('raw_failures')] + sorted(\n"
+              "    f'{d}:{v}' for d, vs in s.distinct_values_by_day('failure_predictions', 'model_version').items()\n"
+              "    for v in vs)))\n"
+              "from pyspark import SparkContext; assert SparkContext._active_spark_context is None\n")
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-java"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == ["2015-01-01", "2015-01-01:3", "2015-01-02:4"]
