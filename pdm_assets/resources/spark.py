@@ -1,6 +1,7 @@
 """The Spark session: embedded local Spark by default, Spark Connect when SPARK_REMOTE is set."""
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -41,9 +42,6 @@ EMBEDDED_CONF = {
     # price of 3-4 round trips to the JVM per call (a tenth of a second per table's parse plan
     # here); Spark's own errors still name the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
-    # Python workers run this interpreter (the project's environment), not whatever `python3` is first on PATH.
-    "spark.pyspark.python": sys.executable,
-    "spark.pyspark.driver.python": sys.executable,
     **LOCAL_DELTA_CONF,
 }
 
@@ -74,6 +72,9 @@ def create_spark_session(
 def _start_embedded(master: str, app_name: str, conf: dict[str, str]) -> SparkSession:
     """Start the JVM with Delta Lake; a clear error when its jars can be neither found nor fetched."""
     require_java()
+    # Python workers run this interpreter (the project's environment), not whatever `python3` is
+    # first on PATH; PySpark reads only the environment variable for that.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)

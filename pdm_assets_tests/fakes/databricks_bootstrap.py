@@ -167,7 +167,8 @@ class _LazySpark:
             from pyspark.sql import SparkSession
 
             builder = SparkSession.builder.master(os.environ.get("DATABRICKS_EMULATOR_SPARK_MASTER", "local[2]"))
-            conf = {"spark.ui.enabled": "false", "spark.pyspark.python": sys.executable,
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # a cluster's workers run its one Python
+            conf = {"spark.ui.enabled": "false",
                     **json.loads(os.environ.get("DATABRICKS_EMULATOR_RUNTIME_CONF", "{}")),
                     **json.loads(os.environ.get("DATABRICKS_EMULATOR_SPARK_CONF", "{}"))}
             for key, value in conf.items():
