@@ -76,14 +76,11 @@ def ingest(
     batch: ParsedBatch = parse_files(res.spark.session, dataset, files, known_machines, _now(), before_day)
     try:
         store = res.tables.store()
-        if days is not None and len(days) == 1:  # a new day: the write itself counts the lines
-            commit = store.write(batch.valid, table, days)
-            valid_count, reject_count = batch.observed_counts()
-            valid_by_day, rejects_by_day = {days[0].isoformat(): valid_count}, {days[0].isoformat(): reject_count}
-        else:
-            valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
-            valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
-            commit = store.write(batch.valid, table, days)
+        # Counted on the cached parse before the write: an observation riding on the write sees no
+        # metrics once Delta's write command runs the query (it reports none back to Python).
+        valid_by_day, rejects_by_day = batch.counts_by_day()  # one Spark job for both
+        valid_count, reject_count = sum(valid_by_day.values()), sum(rejects_by_day.values())
+        commit = store.write(batch.valid, table, days)
         sample = (batch.rejects.select("source_file", "line_number", "reason").limit(REJECTS_SAMPLE).collect()
                   if reject_count else [])
         # Rejects are stored after the rows: a failed row write leaves both tables as they were.

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import AbstractSet, Optional, Sequence
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pdm_assets.pipeline.landing_files import LandingFile, read_header
@@ -27,8 +27,6 @@ class ParsedBatch:
     rejects: DataFrame
     checked: DataFrame  # valid and rejects are two filters of this one parse
     cached: list[DataFrame]
-    # Valid and rejected lines, counted by whichever Spark job first runs over `checked`.
-    observation: Observation
 
     def counts_by_day(self) -> tuple[dict[str, int], dict[str, int]]:
         """Valid and rejected line counts per day ({YYYY-MM-DD or 'all': n}), from one job."""
@@ -37,11 +35,6 @@ class ParsedBatch:
         valid = {r["day"]: r["count"] for r in rows if r["ok"]}
         rejected = {r["day"]: r["count"] for r in rows if not r["ok"]}
         return valid, rejected
-
-    def observed_counts(self) -> tuple[int, int]:
-        """(valid, rejected) lines, as counted during the first job over the parse (e.g. the write)."""
-        counts = self.observation.get
-        return int(counts["valid"]), int(counts["rejected"])
 
     def release(self) -> None:
         """Drop the cached parse."""
@@ -77,10 +70,7 @@ def parse_files(
         part = _lines_with_fields(spark, dataset, group, layout, stamp)
         lines = part if lines is None else lines.unionByName(part)
     ruled = _apply_rules(lines, dataset, known_machines, before_day).persist(StorageLevel.MEMORY_AND_DISK)
-    observation = Observation(f"ingest_{dataset.name}")
-    checked = _reject_duplicates(ruled, dataset).observe(
-        observation, F.count_if(F.col("_reason").isNull()).alias("valid"),
-        F.count_if(F.col("_reason").isNotNull()).alias("rejected"))
+    checked = _reject_duplicates(ruled, dataset)
     stamp = F.col("_ingested_at").cast("timestamp")
     dated = all(f.day is not None for f in files)  # history and machines files have no day
     valid = checked.where(F.col("_reason").isNull()).select(
@@ -98,7 +88,7 @@ def parse_files(
         stamp.alias("ingested_at"),
         F.col("_day").alias(PARTITION_COLUMN),
     )
-    return ParsedBatch(valid=valid, rejects=rejects, checked=checked, cached=[ruled], observation=observation)
+    return ParsedBatch(valid=valid, rejects=rejects, checked=checked, cached=[ruled])
 
 
 def known_machine_ids(machines: DataFrame) -> frozenset[int]:
