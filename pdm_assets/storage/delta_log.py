@@ -11,9 +11,10 @@ left running at interpreter shutdown; delta-io/delta-rs#2184), which would fail 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from deltalake import DeltaTable, write_deltalake
 
@@ -42,7 +43,7 @@ def values_by_day(location: str, column: str) -> dict[date, set[str]]:
         return {}
     found: dict[date, set[str]] = {}
     for day in sorted({p[PARTITION_COLUMN] for p in table.partitions() if p.get(PARTITION_COLUMN)}):
-        files = table.file_uris([(PARTITION_COLUMN, "=", day)])
+        files = table.file_uris(file_pruning_predicate=[(PARTITION_COLUMN, "=", day)])
         found[date.fromisoformat(day)] = {str(v) for v in _column(files, column)}
     return found
 
@@ -72,6 +73,27 @@ def _column(files: list[str], column: str) -> set:
 
 def _local(uri: str) -> str:
     return uri.removeprefix("file://")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a plain Parquet reader needs to read one version of a table: its schema (Spark's JSON) and live files."""
+
+    version: int
+    schema_json: str
+    files: list[str]
+
+
+def plain_snapshot(location: str, days: Optional[Sequence[date]] = None,
+                   version: Optional[int] = None) -> Optional[Snapshot]:
+    """The live files of `days` (or all) at `version` (or the latest), when a plain Parquet read of them is
+    exactly the table: reader protocol 1 (no deletion vectors, no column mapping). None otherwise."""
+    table = open_table(location, version)
+    if table is None or table.protocol().min_reader_version != 1:
+        return None
+    pruning = None if days is None else [(PARTITION_COLUMN, "in", sorted({d.isoformat() for d in days}))]
+    files = table.file_uris(file_pruning_predicate=pruning) if pruning else table.file_uris()
+    return Snapshot(table.version(), table.schema().to_json(), files)
 
 
 def current_version(location: str) -> Optional[int]:

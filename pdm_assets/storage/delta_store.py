@@ -145,14 +145,36 @@ class DeltaTableStore:
 
     def stored_schema(self, spark: SparkSession, table: str) -> Optional[StructType]:
         """The schema the Delta table declares (and enforces); None when there is no table yet."""
+        location = self.catalog.location(table)
+        if location is not None:  # from the log, without a round trip to Spark
+            found = delta_log.open_table(location)
+            return StructType.fromJson(json.loads(found.schema().to_json())) if found is not None else None
         return self._open(spark, table).schema if self.catalog.exists(spark, table) else None
 
     def read(self, spark: SparkSession, table: str, days: Optional[Sequence[date]] = None,
              version: Optional[int] = None) -> DataFrame:
-        """The given days (or the whole table), at `version` or at the latest one."""
+        """The given days (or the whole table), at `version` or at the latest one.
+
+        Local tables are planned by delta-rs: it resolves the version's live files from the log, and
+        Spark reads those Parquet files. Planned by Spark's Delta reader, every read costs a Spark job
+        or two to filter the table's file list (and one to rebuild the list after each commit), about
+        half a second a read here, on a new day's path that reads a dozen tables. Tables that need
+        Delta's reader (deletion vectors, column mapping) and Unity Catalog ones go through it.
+        """
         if not self.catalog.exists(spark, table):
             raise TableNotFoundError(
                 f"Table {self.where(table)} has not been written yet; materialize {table} first.")
+        location = self.catalog.location(table)
+        snapshot = delta_log.plain_snapshot(location, days, version) if location is not None else None
+        if snapshot is not None:
+            schema = StructType.fromJson(json.loads(snapshot.schema_json))
+            if not snapshot.files:
+                return spark.createDataFrame([], schema)
+            partitioned = PARTITION_COLUMN in schema.fieldNames() and any(
+                f"/{PARTITION_COLUMN}=" in path for path in snapshot.files[:1])
+            reader = spark.read.schema(schema).option("basePath", location) if partitioned else spark.read.schema(schema)
+            # the partition column comes from the folder names; the select keeps the table's column order
+            return reader.parquet(*snapshot.files).select(*schema.fieldNames())
         frame = self._open(spark, table, version)
         return frame if days is None else frame.where(F.col(PARTITION_COLUMN).isin(list(days)))
 
