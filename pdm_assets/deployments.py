@@ -24,6 +24,7 @@ from pdm_assets.automation.schedules import (
 from pdm_assets.automation.sensors import scoring_sensors
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
+from pdm_assets.pipeline.training import TrainingParams
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START, daily_partitions
 from pdm_assets.resources import databricks
 from pdm_assets.resources.landing import LandingZoneResource
@@ -46,6 +47,7 @@ class Settings:
     end: Optional[date]  # exclusive; None = a live timeline ending yesterday
     features: FeatureParams = FeatureParams()
     labels: LabelParams = LabelParams()
+    training: TrainingParams = TrainingParams()
     spark_master: str = "local[*]"
     spark_remote: Optional[str] = None
     shuffle_partitions: int = 8  # few suit a 2-core machine; a cluster deployment raises it
@@ -87,13 +89,17 @@ class Settings:
         features = FeatureParams(cadence, _whole_number(environ, "PDM_SHORT_WINDOW_HOURS", 3),
                                  _whole_number(environ, "PDM_LONG_WINDOW_HOURS", 24))
         labels = LabelParams(cadence, _whole_number(environ, "PDM_LABEL_HORIZON_HOURS", 24))
+        training = TrainingParams(_whole_number(environ, "PDM_TRAIN_MONTHS", 9),
+                                  _whole_number(environ, "PDM_HOLDOUT_MONTHS", 3),
+                                  _fraction(environ, "PDM_TUNING_SHARE", 0.25),
+                                  _fraction(environ, "PDM_TARGET_ALARM_PRECISION", 0.90))
         table_format = environ.get("PDM_TABLE_FORMAT", "").strip().lower()
         if table_format not in ("", "delta"):
             raise ValueError(f"PDM_TABLE_FORMAT={table_format}: every deployment now writes Delta Lake tables "
                              "(the Parquet folder store is gone); unset PDM_TABLE_FORMAT.")
         if deployment == "connect" and not remote:
             raise ValueError("PDM_DEPLOYMENT=connect needs SPARK_REMOTE=sc://host:port")
-        return cls(deployment, home, landing, start, end, features, labels,
+        return cls(deployment, home, landing, start, end, features, labels, training,
                    spark_master=environ.get("PDM_SPARK_MASTER", "local[*]"), spark_remote=remote,
                    shuffle_partitions=_whole_number(environ, "PDM_SHUFFLE_PARTITIONS", 8),
                    mlflow_tracking_uri=environ.get("PDM_MLFLOW_TRACKING_URI", "").strip(),
@@ -122,6 +128,16 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
     if not text.isdigit():
         raise ValueError(f"{name} must be a whole number; got '{text}'")
     return int(text)
+
+
+def _fraction(environ: Mapping[str, str], name: str, default: float) -> float:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError as err:
+        raise ValueError(f"{name} must be a number such as 0.9; got '{text}'") from err
 
 
 def _parse_day(text: Optional[str], name: str) -> Optional[date]:
@@ -206,7 +222,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
     assets = [
         *build_raw_assets(partitions),
         *build_feature_assets(partitions, settings.features, settings.labels),
-        *build_training_assets(settings.features, settings.labels),
+        *build_training_assets(settings.features, settings.labels, settings.training),
         *build_scoring_assets(partitions),
     ]
     ingest_job = define_asset_job(

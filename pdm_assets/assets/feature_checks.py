@@ -15,7 +15,7 @@ from pdm_assets.pipeline.quality import rows_without_match, totals
 MAX_FAILURE_SHARE = 0.10
 
 GRID, NULLS = "one_row_per_machine_and_grid_point", "no_null_features"
-MIX, MATCH, COMPLETE = "label_mix_within_bounds", "every_label_has_a_feature_row", "lookahead_arrived"
+MIX, MATCH, FINAL = "label_mix_within_bounds", "every_label_has_a_feature_row", "labels_final"
 
 
 def feature_specs() -> list[AssetCheckSpec]:
@@ -33,8 +33,9 @@ def label_specs() -> list[AssetCheckSpec]:
                        description=f"Failure labels are at most {MAX_FAILURE_SHARE:.0%} of rows and 'none' is present."),
         AssetCheckSpec(MATCH, asset="failure_labels", blocking=True,
                        description="Every label row has a machine_features row with the same machine and time."),
-        AssetCheckSpec(COMPLETE, asset="failure_labels",
-                       description="The failure days the labels look ahead into have arrived (else labels may change)."),
+        AssetCheckSpec(FINAL, asset="failure_labels",
+                       description="Every label is final: the failure days its horizon reaches have been ingested "
+                                   "(provisional labels never train or judge a model)."),
     ]
 
 
@@ -57,7 +58,8 @@ def feature_results(per_day: dict[str, dict[str, int]], machines: int, days: lis
     )
 
 
-def label_results(res, days: list[date], classes: dict[str, int], missing: list[str]) -> Iterator[AssetCheckResult]:
+def label_results(res, days: list[date], classes: dict[str, int], not_final: list[str],
+                  provisional_rows: int) -> Iterator[AssetCheckResult]:
     total = sum(classes.values())
     failing = total - classes.get(NO_FAILURE, 0)
     share = failing / total if total else 0.0
@@ -73,6 +75,7 @@ def label_results(res, days: list[date], classes: dict[str, int], missing: list[
     yield AssetCheckResult(check_name=MATCH, asset_key="failure_labels", passed=orphans == 0,
                            metadata={"labels_without_features": MetadataValue.int(orphans)})
     yield AssetCheckResult(
-        check_name=COMPLETE, asset_key="failure_labels", passed=not missing, severity=AssetCheckSeverity.WARN,
-        metadata={"missing_failure_days": MetadataValue.text(", ".join(missing) or "none")},
+        check_name=FINAL, asset_key="failure_labels", passed=not not_final, severity=AssetCheckSeverity.WARN,
+        metadata={"days_not_final": MetadataValue.text(", ".join(not_final) or "none"),
+                  "provisional_rows": MetadataValue.int(provisional_rows)},
     )

@@ -23,9 +23,11 @@ from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_me
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline import quality
 from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history
-from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
-from pdm_assets.pipeline.quality import counts_by_day_and, totals
-from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
+from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels, mark_final
+from pdm_assets.pipeline.quality import totals
+from pdm_assets.resources.tables import (
+    ALLOW_MISSING_DAYS, MissingUpstreamDaysError, commit_metadata, day_commit_metadata, shown,
+)
 
 # "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
 # partition, so the UI shows the true dependency (a day's component ages depend on all earlier
@@ -132,8 +134,8 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
 
     @asset(
         description=(f"Per machine every {params.cadence_hours} h: the component failing within the next "
-                     f"{params.horizon_hours} h (earliest if several), else none. Final once the next "
-                     f"{lookahead_days} day(s) of failures have arrived."),
+                     f"{params.horizon_hours} h (earliest if several), else none; `final` once every day the "
+                     f"horizon reaches ({lookahead_days} day(s) ahead) has had its failures ingested."),
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={
@@ -151,24 +153,27 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
     def failure_labels(context: AssetExecutionContext, raw_failures: DataFrame, raw_machines: DataFrame):
         days, start, end = _window(context)
         res = spark_step(context)
-        timeline_end = partitions.end.date() if partitions.end else None
-        needed = [d for d in (days[-1] + timedelta(days=i) for i in range(1, lookahead_days + 1))
-                  if timeline_end is None or d < timeline_end]  # past a closed timeline nothing will arrive
         arrived = set(res.tables.store().existing_days("raw_failures", res.spark.session))
-        missing = [d.isoformat() for d in needed if d not in arrived]
-        labels = build_labels(raw_failures, raw_machines, start, end, params).persist()
+        own = [d.isoformat() for d in days if d not in arrived]
+        if own:  # without the day's own failures every label would be a silent "none"
+            raise MissingUpstreamDaysError(
+                f"raw_failures has no data for {shown(own)}, the days these labels are for; materialize "
+                "raw_failures for those days first (a day with no failures still has to be ingested).")
+        labels = mark_final(build_labels(raw_failures, raw_machines, start, end, params), arrived, days,
+                            params.horizon_hours).persist()
         try:
-            cells = counts_by_day_and(labels, "label")  # one job for rows per day and per class
+            cells, provisional = quality.label_profile(labels)  # one job: rows per day and class, rows not final
             classes = totals(cells)
             rows = _per_day_counts(context, days, {d: sum(v.values()) for d, v in cells.items()})
+            not_final = sorted(d for d, n in provisional.items() if n)
             yield Output(labels, metadata={
                 **run_window_metadata(days, rows),
                 "horizon_hours": MetadataValue.int(params.horizon_hours),
                 "machines": MetadataValue.int(raw_machines.count()),
                 "label_counts": MetadataValue.json({c: classes.get(c, 0) for c in LABEL_CLASSES}),
-                "lookahead_missing": MetadataValue.text(", ".join(missing) or "none"),
+                "days_not_final": MetadataValue.text(", ".join(not_final) or "none"),
             })
-            yield from feature_checks.label_results(res, days, classes, missing)
+            yield from feature_checks.label_results(res, days, classes, not_final, sum(provisional.values()))
         finally:
             labels.unpersist()
 

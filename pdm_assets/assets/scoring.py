@@ -24,12 +24,11 @@ from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.quality import totals
 from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
-from pdm_assets.resources.model_registry import MlflowResource
+from pdm_assets.resources.model_registry import DRIFT_REFERENCE_FILE, MlflowResource
 from pdm_assets.resources.tables import commit_metadata, day_commit_metadata
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
 PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
-DRIFT_REFERENCE_FILE = "drift_reference.json"
 
 
 class ScoringConfig(Config):
@@ -41,21 +40,16 @@ class ScoringConfig(Config):
 
 def load_drift_reference(mlflow_res: MlflowResource, run_id: str) -> Optional[DriftReference]:
     """The training-window distributions logged with the model's run, if it has them."""
-    import mlflow
-
-    try:
-        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{DRIFT_REFERENCE_FILE}")
-    except Exception:  # an older run without the artifact: the drift check says so
-        return None
-    return DriftReference.from_json(text)
+    text = mlflow_res.run_text(run_id, DRIFT_REFERENCE_FILE)
+    return DriftReference.from_json(text) if text else None
 
 
 def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
     """failure_predictions for one timeline."""
 
     @asset(
-        description="Per machine and grid point: the component predicted to fail (or none), a probability per "
-                    "class, and the model name, version and MLflow run that scored it.",
+        description="Per machine and grid point: the component predicted to fail under the model's alarm rule (or "
+                    "none), the arg-max class, a probability per class, the rule, and the model version and run.",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={"machine_features": AssetIn()},
@@ -83,7 +77,8 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
         store = res.tables.store()
         # Scored and written in one job; the class mix per day and the probability check's figures
         # then come from one job over the stored rows, before the materialization is recorded.
-        commit = store.write(score(model, machine_features, lineage, scored_at), config.results_table, days)
+        rule = mlflow_res.decision_rule(lineage.run_id)  # the alarm thresholds the model was trained with
+        commit = store.write(score(model, machine_features, lineage, scored_at, rule), config.results_table, days)
         stored = store.read(res.spark.session, config.results_table, days, commit.version)
         by_day, probability_problems = scored_summary(stored)
         for day in days:  # each day says which model version scored it
@@ -103,6 +98,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
             "model_version": MetadataValue.text(lineage.version),
             "model_run_id": MetadataValue.text(lineage.run_id),
             "model_pinned": MetadataValue.bool(bool(config.model_version)),
+            "decision_rule": MetadataValue.text(rule.describe()),
             "predicted_class_counts": MetadataValue.json(class_counts),
             **commit_metadata(store, commit),
         })

@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.pipeline.drift import DriftReference, drift_by_day
 from pdm_assets.pipeline.quality import coverage_counts
+from pdm_assets.pipeline.scoring import ARGMAX_COLUMN
 
 ASSET = "failure_predictions"
 COVERAGE, PROBABILITIES, DRIFT = "one_prediction_per_feature_row", "probabilities_valid", "feature_drift"
@@ -53,8 +54,9 @@ def _drift_result(stored: DataFrame, features: DataFrame, reference: Optional[Dr
     if reference is None:
         return AssetCheckResult(check_name=DRIFT, asset_key=ASSET, passed=False, severity=AssetCheckSeverity.WARN,
                                 description="The model's MLflow run has no drift_reference.json: nothing to compare.")
-    scored = features.join(stored.select(*KEYS, "predicted_failure"), KEYS)
-    per_day = drift_by_day(scored, reference, "predicted_failure")
+    # the class mix is compared as the reference was taken: the model's arg-max class (not the alarm rule)
+    scored = features.join(stored.select(*KEYS, ARGMAX_COLUMN), KEYS)
+    per_day = drift_by_day(scored, reference, ARGMAX_COLUMN)
     worst = {day: max(values.items(), key=lambda kv: kv[1]) for day, values in per_day.items() if values}
     drifted = {day: w for day, w in worst.items() if w[1] > PSI_THRESHOLD}
     top = sorted(worst.items(), key=lambda kv: -kv[1][1])[:10]

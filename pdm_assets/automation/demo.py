@@ -152,8 +152,10 @@ def _model_lines(result) -> list[str]:
     if model:
         lines.append(f"Model:    {model['model_name']} version {model['model_version']} "
                      f"(champion: version {model['champion_version']}), holdout macro F1 {model['macro_f1']:.3f}, "
-                     f"recall {', '.join(f'{c} {v:.2f}' for c, v in model['recall'].items())}")
-        lines.append(f"          {model['training_window']}; MLflow run {model['mlflow_run_id']}")
+                     f"recall {', '.join(f'{c} {v:.2f}' for c, v in model['recall'].items() if v is not None)}")
+        lines.append(f"          holdout {model['events_summary']}")
+        lines.append(f"          alarm rule {model['decision_rule']}; {model['training_window']}; "
+                     f"MLflow run {model['mlflow_run_id']}")
     scored = meta.get("failure_predictions")
     if scored:
         counts = scored["predicted_class_counts"]

@@ -1,11 +1,13 @@
-"""Train our configuration and the reference job's on the same simulated year; print both side by side.
+"""Train our configuration and the reference job's on the same simulated year; judge both per row and per event.
 
     python -m pdm_assets.benchmarks.training --home /tmp/bench100   # a PDM_HOME with the raw tables
     python -m pdm_assets.benchmarks.training --machines 100          # simulates and ingests first
 
-Ours: 3 h grid, 24 h label, the project's default classifier. The reference (DESIGN §7): 12 h grid,
-84 h (3.5 day) label, RandomForest with 200 trees of depth 15 and no class weighting. Both train
-on January–September and are judged on October–December, from the same raw tables.
+Ours: 3 h grid, 24 h label, the project's default classifier and alarm rule, on the window the
+`training_set` asset takes by default (it ends at the newest day with final labels). The reference
+(DESIGN §7): 12 h grid, 84 h (3.5 day) label, RandomForest with 200 trees of depth 15, no class
+weighting, arg-max alarms, on the same window (its last 3 days have no final 84 h labels). Both go
+through the asset's own code (`pipeline.lifecycle.train_and_judge`), from the same raw tables.
 """
 from __future__ import annotations
 
@@ -14,13 +16,21 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Optional
 
+from pdm_assets.pipeline.decision import DecisionRule
+from pdm_assets.pipeline.evaluation import failure_events, judge
 from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history
-from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels
-from pdm_assets.pipeline.model import ModelConfig, evaluate, fit_model
-from pdm_assets.pipeline.training import HOLDOUT, TRAIN, build_training_set, class_counts, default_window
+from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels, mark_final
+from pdm_assets.pipeline.lifecycle import train_and_judge
+from pdm_assets.pipeline.model import GateFloors, ModelConfig
+from pdm_assets.pipeline.training import (
+    HOLDOUT, TrainingParams, TrainingWindow, build_training_set, describe_spans, final_days, rolling_window,
+)
+
+GOAL_PRECISION, GOAL_RECALL = 0.90, 0.95
 
 
 @dataclass(frozen=True)
@@ -29,40 +39,54 @@ class Contender:
     features: FeatureParams
     labels: LabelParams
     model: ModelConfig = field(default_factory=ModelConfig)
+    tuning_share: float = TrainingParams.tuning_share  # 0: no thresholds, the arg-max class
 
 
 OURS = Contender("ours", FeatureParams(3, 3, 24), LabelParams(3, 24))
 REFERENCE = Contender(
     "reference", FeatureParams(12, 12, 24), LabelParams(12, 84),
     ModelConfig("random_forest", {"numTrees": 200, "maxDepth": 15, "featureSubsetStrategy": "auto",
-                                  "minInstancesPerNode": 1}, class_weighting="none"),
+                                  "minInstancesPerNode": 1}, class_weighting="none"), tuning_share=0.0,
 )
 
 
-def _train_and_judge(spark, store, contender: Contender, days: list[date]) -> dict:
+def _prepared(spark, store, contender: Contender, days: list[date]):
+    """The contender's training rows, labels marked final as the labels asset marks them."""
     telemetry, errors = store.read(spark, "raw_telemetry"), store.read(spark, "raw_errors")
     machines = store.read(spark, "raw_machines")
     maint, history_start = maintenance_with_history(
         store.read(spark, "raw_maint"), store.read(spark, "raw_maint_history"), datetime.combine(days[0], datetime.min.time()))
-    start, end = days[0], days[-1]
-    began = time.perf_counter()
+    start, end = days[0], days[-1] + timedelta(days=1)
     feats = build_features(telemetry, errors, maint, machines, start, end, contender.features,
                            history_start=history_start).persist()
-    labels = build_labels(store.read(spark, "raw_failures"), machines, start, end, contender.labels).persist()
-    window = default_window(days)
-    rows = build_training_set(feats, labels, window, contender.labels.horizon_hours).persist()
-    counts = class_counts(rows)
-    prepare_s = time.perf_counter() - began
-    train = rows.where(rows.split == TRAIN)
+    labels = mark_final(build_labels(store.read(spark, "raw_failures"), machines, start, end, contender.labels),
+                        store.existing_days("raw_failures"), days, contender.labels.horizon_hours).persist()
+    return feats, labels
+
+
+def _run(spark, store, contender: Contender, days: list[date], window: Optional[TrainingWindow]) -> dict:
     began = time.perf_counter()
-    model = fit_model(train, contender.model, feature_columns(contender.features), counts[TRAIN])
-    train_s = time.perf_counter() - began
-    result = evaluate(model, rows.where(rows.split == HOLDOUT))
+    feats, labels = _prepared(spark, store, contender, days)
+    own = rolling_window(final_days(labels), tuning_share=contender.tuning_share)
+    window = window or own
+    if contender.tuning_share == 0 and window.tuning_start is not None:
+        window = TrainingWindow(window.train_start, window.holdout_start, window.holdout_end)
+    rows = build_training_set(feats, labels, window, contender.labels.horizon_hours).persist()
+    prepare_s = time.perf_counter() - began
+    failures = store.read(spark, "raw_failures")
+    outcome = train_and_judge(rows, failures, contender.model, feature_columns(contender.features),
+                              contender.labels.horizon_hours, TrainingParams.target_alarm_precision,
+                              GateFloors(), None)
+    argmax = None
+    if outcome.rule.thresholds:  # the same model with arg-max alarms, for the rule's effect
+        holdout = rows.where(rows.split == HOLDOUT)
+        start, end = outcome.holdout.start, outcome.holdout.end
+        argmax = judge(outcome.model, DecisionRule(), holdout,
+                       failure_events(failures, start, end, contender.labels.horizon_hours), start, end,
+                       contender.labels.horizon_hours)
     for frame in (feats, labels, rows):
         frame.unpersist()
-    return {"window": window.describe(), "prepare_s": prepare_s, "train_s": train_s,
-            "train_rows": sum(counts[TRAIN].values()), "holdout_rows": result.rows, "eval": result,
-            "train_failures": {c: counts[TRAIN][c] for c in LABEL_CLASSES[1:]}}
+    return {"window": window, "outcome": outcome, "argmax": argmax, "prepare_s": prepare_s}
 
 
 def main() -> None:
@@ -87,35 +111,56 @@ def main() -> None:
     days = store.existing_days("raw_telemetry")
     ours = Contender("ours", OURS.features, OURS.labels,
                      ModelConfig(args.classifier, json.loads(args.params or "{}"), args.weighting))
-    contenders = [c for c in (ours, REFERENCE) if args.only in (None, c.name)]
-    results = {c.name: _train_and_judge(spark, store, c, days) for c in contenders}
-    _print(contenders, results)
+    results = {}
+    if args.only in (None, "ours"):
+        results["ours"] = _run(spark, store, ours, days, None)
+    if args.only in (None, "reference"):
+        results["reference"] = _run(spark, store, REFERENCE, days, results["ours"]["window"] if results else None)
+    _print({"ours": ours, "reference": REFERENCE}, results)
 
 
-def _print(contenders: list[Contender], results: dict) -> None:
-    names = [c.name for c in contenders]
-    width = 14
-    print("\n== holdout quality and training time (same raw data) ==")
-    print(f"{'':28}" + "".join(f"{n:>{width}}" for n in names))
+def _shown(value: Optional[float], pattern: str = "{:.3f}") -> str:
+    return pattern.format(value) if value is not None else "n/a"
+
+
+def _print(contenders: dict[str, Contender], results: dict) -> None:
+    width = 16
+    print("\n== holdout quality and training time (same raw data, same window) ==")
+    print(f"{'':30}" + "".join(f"{n:>{width}}" for n in results))
     rows = [
         ("grid / label horizon", lambda c, r: f"{c.features.cadence_hours}h / {c.labels.horizon_hours}h"),
         ("classifier", lambda c, r: c.model.classifier),
         ("class weighting", lambda c, r: c.model.class_weighting),
-        ("train rows", lambda c, r: f"{r['train_rows']:,}"),
-        ("holdout rows", lambda c, r: f"{r['holdout_rows']:,}"),
+        ("train rows", lambda c, r: f"{sum(r['outcome'].counts['train'].values()):,}"),
+        ("holdout rows", lambda c, r: f"{r['outcome'].holdout.rows.rows:,}"),
         ("features+labels s", lambda c, r: f"{r['prepare_s']:.1f}"),
-        ("training s", lambda c, r: f"{r['train_s']:.1f}"),
-        ("accuracy", lambda c, r: f"{r['eval'].accuracy:.3f}"),
-        ("macro F1", lambda c, r: f"{r['eval'].macro_f1:.3f}"),
+        ("training s", lambda c, r: f"{r['outcome'].train_seconds:.1f}"),
+        ("row accuracy", lambda c, r: f"{r['outcome'].holdout.rows.accuracy:.3f}"),
+        ("row macro F1", lambda c, r: f"{r['outcome'].holdout.rows.macro_f1:.3f}"),
+        ("event recall", lambda c, r: _shown(r["outcome"].holdout.events.event_recall)),
+        ("median lead h", lambda c, r: _shown(r["outcome"].holdout.events.lead_median_h, "{:.0f}")),
+        ("p10 lead h", lambda c, r: _shown(r["outcome"].holdout.events.lead_p10_h, "{:.0f}")),
+        ("alarm precision", lambda c, r: _shown(r["outcome"].holdout.events.alarm_precision)),
+        ("false alarms / machine-month", lambda c, r: f"{r['outcome'].holdout.events.false_episodes_per_machine_month:.3f}"),
+        ("arg-max: event recall", lambda c, r: _shown(r["argmax"].events.event_recall) if r["argmax"] else "-"),
+        ("arg-max: alarm precision", lambda c, r: _shown(r["argmax"].events.alarm_precision) if r["argmax"] else "-"),
     ]
     for cls in LABEL_CLASSES:
-        rows.append((f"recall {cls}", lambda c, r, cls=cls: f"{r['eval'].recall[cls]:.3f}"))
-        rows.append((f"precision {cls}", lambda c, r, cls=cls: f"{r['eval'].precision[cls]:.3f}"))
+        rows.append((f"row recall {cls}", lambda c, r, cls=cls: _shown(r["outcome"].holdout.rows.recall[cls])))
     for label, cell in rows:
-        print(f"{label:28}" + "".join(f"{cell(c, results[c.name]):>{width}}" for c in contenders))
-    for c in contenders:
-        print(f"{c.name}: {results[c.name]['window']}; params {c.model.hyperparameters()}")
-        print(results[c.name]["eval"].confusion_markdown())
+        print(f"{label:30}" + "".join(f"{cell(contenders[n], r):>{width}}" for n, r in results.items()))
+    for name, r in results.items():
+        outcome = r["outcome"]
+        print(f"{name}: {describe_spans(outcome.spans)}; rule {outcome.rule.describe()}; "
+              f"params {contenders[name].model.hyperparameters()}")
+        print(f"  {outcome.holdout.events.summary()}")
+    if "ours" in results:
+        events = results["ours"]["outcome"].holdout.events
+        met = (events.alarm_precision or 0) >= GOAL_PRECISION and (events.event_recall or 0) >= GOAL_RECALL
+        print(f"goal alarm precision >= {GOAL_PRECISION} with event recall >= {GOAL_RECALL}: "
+              f"{'met' if met else 'not met'} (precision {_shown(events.alarm_precision)}, "
+              f"recall {_shown(events.event_recall)}); the trade-off curve is logged as alarm_tradeoff.png "
+              "by the failure_model asset")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ did, invents a class that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Collection, Iterable, Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -79,3 +80,33 @@ def build_labels(
         .select("machine_id", "timestamp", PARTITION_COLUMN,
                 F.coalesce(F.col("label"), F.lit(NO_FAILURE)).alias("label"))
     )
+
+
+FINAL = "final"
+
+
+def complete_through(days: Iterable[date], arrived: Collection[date], lookahead_days: int) -> dict[date, date]:
+    """{day: the last day L such that day..L have all arrived} (day - 1 when the day itself has not)."""
+    through = {}
+    for day in days:
+        last = day - timedelta(days=1)
+        while last + timedelta(days=1) in arrived and last < day + timedelta(days=lookahead_days):
+            last += timedelta(days=1)
+        through[day] = last
+    return through
+
+
+def mark_final(labels: DataFrame, arrived: Collection[date], days: Sequence[date], horizon_hours: int) -> DataFrame:
+    """Labels with a `final` column: every day the row's horizon reaches has had its failures ingested.
+
+    A row at t labels failures in (t, t + horizon]; until each of those days has arrived, a failure
+    may still appear, so the row's `none` is not yet the truth (and must not train or judge a model).
+    """
+    lookahead = max(1, -(-horizon_hours // 24))
+    through = complete_through(days, set(arrived), lookahead)
+    spark = labels.sparkSession
+    known = spark.createDataFrame([(d, t) for d, t in through.items()], f"{PARTITION_COLUMN} date, _through date")
+    horizon_end = F.to_date(F.col("timestamp") + F.make_interval(hours=F.lit(horizon_hours)))
+    return labels.join(F.broadcast(known), PARTITION_COLUMN, "left").select(
+        "machine_id", "timestamp", PARTITION_COLUMN, "label",
+        F.coalesce(horizon_end <= F.col("_through"), F.lit(False)).alias(FINAL))

@@ -163,21 +163,26 @@ def fit_model(train: DataFrame, config: ModelConfig, feature_cols: Sequence[str]
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Holdout metrics: per class precision/recall/F1, macro F1, accuracy, confusion matrix."""
+    """Row-level holdout metrics: per class precision/recall/F1, macro F1, accuracy, confusion matrix.
+
+    A class with no row in the holdout has no recall or F1 (None): it is reported in `absent`, and
+    macro F1 averages the classes present, instead of counting the absent one as a 0 it never earned.
+    """
 
     precision: dict[str, float]
-    recall: dict[str, float]
-    f1: dict[str, float]
+    recall: dict[str, Optional[float]]
+    f1: dict[str, Optional[float]]
     macro_f1: float
     accuracy: float
     confusion: list[list[int]]  # rows: actual class, columns: predicted class, LABEL_CLASSES order
     rows: int
+    absent: tuple[str, ...] = ()
 
     def metrics(self) -> dict[str, float]:
-        """Flat metric names for tracking (precision_comp1, ..., macro_f1, accuracy)."""
+        """Flat metric names for tracking (precision_comp1, ..., macro_f1, accuracy); undefined ones left out."""
         flat = {"macro_f1": self.macro_f1, "accuracy": self.accuracy}
         for kind, values in (("precision", self.precision), ("recall", self.recall), ("f1", self.f1)):
-            flat.update({f"{kind}_{c}": v for c, v in values.items()})
+            flat.update({f"{kind}_{c}": v for c, v in values.items() if v is not None})
         return flat
 
     def confusion_markdown(self) -> str:
@@ -185,13 +190,6 @@ class Evaluation:
         rule = "|---" * (len(LABEL_CLASSES) + 1) + "|"
         body = [f"| **{c}** | " + " | ".join(str(n) for n in row) + " |" for c, row in zip(LABEL_CLASSES, self.confusion)]
         return "\n".join([header, rule, *body])
-
-
-def evaluate(model: PipelineModel, rows: DataFrame) -> Evaluation:
-    """Score labelled rows and measure; one small aggregation collected to the driver."""
-    scored = model.transform(rows).select("label", PREDICTED)
-    cells = {(r["label"], r[PREDICTED]): r["count"] for r in scored.groupBy("label", PREDICTED).count().collect()}
-    return evaluation_from_counts(cells)
 
 
 def evaluation_from_counts(cells: Mapping[tuple[str, str], int]) -> Evaluation:
@@ -204,11 +202,17 @@ def evaluation_from_counts(cells: Mapping[tuple[str, str], int]) -> Evaluation:
         predicted = sum(row[i] for row in confusion)
         actual = sum(confusion[i])
         precision[c] = hit / predicted if predicted else 0.0
-        recall[c] = hit / actual if actual else 0.0
+        if not actual:
+            recall[c] = f1[c] = None
+            continue
+        recall[c] = hit / actual
         both = precision[c] + recall[c]
         f1[c] = 2 * precision[c] * recall[c] / both if both else 0.0
+    present = [v for v in f1.values() if v is not None]
     accuracy = sum(confusion[i][i] for i in range(len(LABEL_CLASSES))) / total if total else 0.0
-    return Evaluation(precision, recall, f1, sum(f1.values()) / len(f1), accuracy, confusion, total)
+    absent = tuple(c for c in LABEL_CLASSES if f1[c] is None)
+    return Evaluation(precision, recall, f1, sum(present) / len(present) if present else 0.0, accuracy, confusion,
+                      total, absent)
 
 
 def feature_importances(model: PipelineModel) -> dict[str, float]:
@@ -245,14 +249,39 @@ def _slots_per_input(model: PipelineModel, assembler: VectorAssembler, size: int
     return widths
 
 
-def gate_decision(
-    macro_f1: float, floor: float, champion_f1: Optional[float], tolerance: float
-) -> tuple[bool, str]:
-    """Pass when the candidate reaches the floor and is no worse than the champion minus the tolerance."""
-    if macro_f1 < floor:
-        return False, f"macro F1 {macro_f1:.4f} is below the floor {floor:.4f}"
-    if champion_f1 is not None and macro_f1 < champion_f1 - tolerance:
-        return False, (f"macro F1 {macro_f1:.4f} is worse than the champion's {champion_f1:.4f} "
-                       f"on the same holdout (tolerance {tolerance:.4f})")
-    against = f", champion {champion_f1:.4f}" if champion_f1 is not None else ", no champion to compare"
-    return True, f"macro F1 {macro_f1:.4f} >= floor {floor:.4f}{against}"
+@dataclass(frozen=True)
+class GateFloors:
+    """What a candidate must reach on the holdout to become the champion."""
+
+    macro_f1: float = 0.85
+    event_recall: float = 0.80
+    alarm_precision: float = 0.60
+    champion_tolerance: float = 0.01  # and no worse than the champion's macro F1 on the same rows minus this
+
+
+def gate_decision(candidate: Mapping[str, Optional[float]], floors: GateFloors,
+                  champion: Optional[Mapping[str, Optional[float]]] = None) -> tuple[bool, list[str]]:
+    """(passed, reasons): the floors the candidate misses and how it compares with the champion, or what it met.
+
+    `candidate` holds macro_f1, event_recall and alarm_precision on the holdout (None: not measurable,
+    e.g. no failure in the holdout; no floor can judge that, so it is said and not held against it).
+    `champion` holds both models' macro_f1 on the same rows: `{"candidate": f1, "champion": f1}`.
+    """
+    failed, met = [], []
+    for name, floor in (("macro_f1", floors.macro_f1), ("event_recall", floors.event_recall),
+                        ("alarm_precision", floors.alarm_precision)):
+        value = candidate.get(name)
+        if value is None:
+            met.append(f"{name} not measurable on this holdout")
+        elif value < floor:
+            failed.append(f"{name} {value:.4f} is below the floor {floor:.4f}")
+        else:
+            met.append(f"{name} {value:.4f} >= floor {floor:.4f}")
+    if champion is not None:
+        mine, theirs = champion["candidate"], champion["champion"]
+        if mine < theirs - floors.champion_tolerance:
+            failed.append(f"macro F1 {mine:.4f} is worse than the champion's {theirs:.4f} on the same holdout "
+                          f"rows (tolerance {floors.champion_tolerance:.4f})")
+        else:
+            met.append(f"macro F1 {mine:.4f} vs the champion's {theirs:.4f} on the same rows")
+    return not failed, failed or met

@@ -73,12 +73,16 @@ def feature_profile(
     return days, int(rows[0]["_machines"]) if rows else 0
 
 
-def counts_by_day_and(df: DataFrame, column: str, day_column: str = "date") -> dict[str, dict[str, int]]:
-    """{day (YYYY-MM-DD): {value of `column`: rows}} from one aggregation."""
+def label_profile(labels: DataFrame, day_column: str = "date") -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """({day (YYYY-MM-DD): {label: rows}}, {day: rows whose label is not final}) from one aggregation."""
     cells: dict[str, dict[str, int]] = {}
-    for r in df.groupBy(day_column, column).count().collect():
-        cells.setdefault(str(r[day_column]), {})[r[column]] = r["count"]
-    return cells
+    provisional: dict[str, int] = {}
+    for r in labels.groupBy(day_column, "label").agg(F.count("*").alias("rows"),
+                                                     F.count_if(~F.col("final")).alias("provisional")).collect():
+        day = str(r[day_column])
+        cells.setdefault(day, {})[r["label"]] = r["rows"]
+        provisional[day] = provisional.get(day, 0) + r["provisional"]
+    return cells, provisional
 
 
 def totals(cells: dict[str, dict[str, int]]) -> dict[str, int]:

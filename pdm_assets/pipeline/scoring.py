@@ -14,11 +14,13 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from pdm_assets.pipeline.decision import DecisionRule, decide
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.model import PREDICTED
-from pdm_assets.pipeline.schemas import PARTITION_COLUMN
+from pdm_assets.pipeline.schemas import COMPONENTS, PARTITION_COLUMN
 
 PROBABILITY_COLUMNS = tuple(f"probability_{c}" for c in LABEL_CLASSES)
+ARGMAX_COLUMN, RULE_COLUMN = "argmax_failure", "decision_rule"
 LINEAGE_COLUMNS = ("model_name", "model_version", "model_run_id", "scored_at")
 
 
@@ -43,14 +45,29 @@ def _probabilities(scored: DataFrame) -> list[Column]:
     return [values[i].alias(name) for i, name in enumerate(PROBABILITY_COLUMNS)]
 
 
-def score(model: PipelineModel, features: DataFrame, lineage: ModelLineage, scored_at: datetime) -> DataFrame:
-    """machine_id, timestamp, date, predicted_failure, probability_<class>..., model_name/version/run_id, scored_at."""
-    scored = model.transform(features)
+def predict(model: PipelineModel, rows: DataFrame, rule: DecisionRule, keep: tuple[str, ...] = ()) -> DataFrame:
+    """machine_id, timestamp, date, *keep, predicted_failure (under `rule`), argmax_failure, decision_rule,
+    probability_<class>...: the model's output as scoring and evaluation both read it."""
+    scored = model.transform(rows)
+    probabilities = _probabilities(scored)
+    with_probabilities = scored.select("machine_id", "timestamp", PARTITION_COLUMN, *keep,
+                                       F.col(PREDICTED).alias(ARGMAX_COLUMN), *probabilities)
+    by_class = {c: F.col(f"probability_{c}") for c in COMPONENTS}
+    return with_probabilities.select(
+        "machine_id", "timestamp", PARTITION_COLUMN, *keep,
+        decide(rule, by_class, F.col(ARGMAX_COLUMN)).alias("predicted_failure"), ARGMAX_COLUMN,
+        F.lit(rule.describe()).alias(RULE_COLUMN), *PROBABILITY_COLUMNS)
+
+
+def score(model: PipelineModel, features: DataFrame, lineage: ModelLineage, scored_at: datetime,
+          rule: DecisionRule = DecisionRule()) -> DataFrame:
+    """machine_id, timestamp, date, predicted_failure (the model's rule), argmax_failure, decision_rule,
+    probability_<class>..., model_name/version/run_id, scored_at."""
+    predicted = predict(model, features, rule)
     stamp = F.lit(scored_at.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")  # session zone (UTC)
-    return scored.select(
-        "machine_id", "timestamp", PARTITION_COLUMN,
-        F.col(PREDICTED).alias("predicted_failure"),
-        *_probabilities(scored),
+    return predicted.select(
+        "machine_id", "timestamp", PARTITION_COLUMN, "predicted_failure", ARGMAX_COLUMN, RULE_COLUMN,
+        *PROBABILITY_COLUMNS,
         F.lit(lineage.name).alias("model_name"),
         F.lit(lineage.version).alias("model_version"),
         F.lit(lineage.run_id).alias("model_run_id"),

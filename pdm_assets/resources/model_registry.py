@@ -5,15 +5,23 @@ Local default: a SQLite tracking and registry database and an artifact folder un
 """
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from dagster import ConfigurableResource
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+if TYPE_CHECKING:
+    from pdm_assets.pipeline.decision import DecisionRule
+    from pdm_assets.pipeline.lifecycle import Champion
+
 CHAMPION = "champion"
+# Artifacts each training run logs beside the model, read back when it scores or is compared.
+DRIFT_REFERENCE_FILE = "drift_reference.json"
+DECISION_RULE_FILE = "decision_rule.json"
 
 
 def load_spark_model(model_uri: str, session):
@@ -183,3 +191,61 @@ class MlflowResource(ConfigurableResource):
                 "quality gate yet (see the failure_model quality_gate check), or pin a version."
             )
         return found
+
+
+    def run_text(self, run_id: str, name: str) -> Optional[str]:
+        """A text artifact of a run, or None when the run has none by that name (an older model)."""
+        import mlflow
+
+        try:
+            return mlflow.artifacts.load_text(f"runs:/{run_id}/{name}")
+        except Exception:  # mlflow raises several types for a missing artifact
+            return None
+
+    def decision_rule(self, run_id: str) -> "DecisionRule":
+        """The alarm rule a model was trained with; the arg-max class for models logged before rules existed."""
+        from pdm_assets.pipeline.decision import DecisionRule
+
+        text = self.run_text(run_id, DECISION_RULE_FILE)
+        return DecisionRule.from_json(text) if text else DecisionRule()
+
+    def load_champion(self, session) -> Optional["Champion"]:
+        """The champion as the quality gate compares with it: model, rule and the last day it learned from.
+
+        A champion that cannot be loaded comes back with its error (the gate fails on it, never skips it).
+        """
+        from pdm_assets.pipeline.decision import DecisionRule
+        from pdm_assets.pipeline.lifecycle import Champion
+
+        found = self.champion()
+        if found is None:
+            return None
+        version = str(found.version)
+        try:
+            model = load_spark_model(f"models:/{self.model_name}/{version}", session)
+        except Exception as err:  # any load failure: reported by the gate with its text
+            return Champion(version, None, DecisionRule(), None, f"{type(err).__name__}: {str(err)[:300]}")
+        return Champion(version, model, self.decision_rule(found.run_id), trained_through(self.client(), found.run_id))
+
+    def record_gate(self, version: str, passed: bool, macro_f1: float) -> Optional[str]:
+        """Tag the version with the gate's verdict, move the champion alias to it if it passed; the champion now."""
+        client = self.client()
+        client.set_model_version_tag(self.model_name, version, "quality_gate", "passed" if passed else "failed")
+        client.set_model_version_tag(self.model_name, version, "holdout_macro_f1", f"{macro_f1:.4f}")
+        if passed:
+            client.set_registered_model_alias(self.model_name, CHAMPION, version)
+            return version
+        current = self.champion()
+        return str(current.version) if current is not None else None
+
+
+def trained_through(client: MlflowClient, run_id: str) -> Optional[date]:
+    """The last day whose labels a run's model learned from (its `trained_through` parameter, or the end
+    of the training span of older runs' `training_window`); None when the run does not say."""
+    import re
+
+    params = client.get_run(run_id).data.params
+    if params.get("trained_through"):
+        return date.fromisoformat(params["trained_through"])
+    spans = re.findall(r"(train|tune) \d{4}-\d{2}-\d{2}\.\.(\d{4}-\d{2}-\d{2})", params.get("training_window", ""))
+    return max(date.fromisoformat(end) for _, end in spans) if spans else None

@@ -44,6 +44,13 @@ def confusion_figure(evaluation: Evaluation):
     return fig
 
 
+def _requirements() -> list[str]:
+    """What the logged model needs to load elsewhere: the Spark and MLflow of this environment."""
+    from importlib import metadata
+
+    return [f"{name}=={metadata.version(name)}" for name in ("pyspark", "mlflow")]
+
+
 def log_training(
     model: PipelineModel,
     model_name: str,
@@ -54,6 +61,8 @@ def log_training(
     example_input: DataFrame,
     tags: Mapping[str, str],
     texts: Mapping[str, str] = {},
+    metrics: Mapping[str, float] = {},
+    figures: Mapping[str, Any] = {},
 ) -> LoggedModel:
     """One MLflow run with everything a reviewer needs, and a new registered model version."""
     import mlflow
@@ -66,6 +75,7 @@ def log_training(
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics(evaluation.metrics())
         mlflow.log_metric("holdout_rows", evaluation.rows)
+        mlflow.log_metrics(dict(metrics))
         confusion = pd.DataFrame(evaluation.confusion, columns=list(LABEL_CLASSES))
         confusion.insert(0, "actual", list(LABEL_CLASSES))
         mlflow.log_table(confusion, "confusion_matrix.json")
@@ -74,7 +84,11 @@ def log_training(
                          "feature_importances.json")
         for name, text in texts.items():
             mlflow.log_text(text, name)
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, name)
+        # Requirements named here: inferring them loads the saved model in a subprocess with a JVM of
+        # its own (tens of seconds per training).
         info = mlflow.spark.log_model(model, artifact_path="model", signature=signature,
-                                      registered_model_name=model_name)
+                                      registered_model_name=model_name, pip_requirements=_requirements())
     version = str(info.registered_model_version)
     return LoggedModel(experiment_id, run.info.run_id, version, f"models:/{model_name}/{version}")

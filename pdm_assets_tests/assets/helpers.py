@@ -7,8 +7,11 @@ from dagster import AssetSelection, Definitions, materialize
 
 from pdm_assets.partitions import range_tags
 
-# The shared labelled quarter (conftest.labelled): train on January-February, hold out March.
-TRAINING_WINDOW = {"train_months": 2, "holdout_months": 1}
+# The shared labelled quarter (conftest.labelled): train on January-February, hold out March
+# (up to March 30: March 31's labels look into April, outside the timeline, so they are never final).
+TRAINING_WINDOW = {"train_months": 2, "holdout_months": 1, "train_start": "2015-01-01"}
+# Ten machines over a month fail a handful of times: event figures that small are no floor to hold a model to.
+TOY_FLOORS = {"min_event_recall": 0.0, "min_alarm_precision": 0.0}
 
 
 def materialize_range(defs: Definitions, selection: str, first: date, last: date, instance):
@@ -54,7 +57,7 @@ def failure_message(result) -> str:
 
 def train(defs, instance, model: dict, window: dict = TRAINING_WINDOW, selection: str = "group:training"):
     """Materialize the training assets (or one of them) with the given model and window configuration."""
-    config = {"training_set": {"config": window}, "failure_model": {"config": model}}
+    config = {"training_set": {"config": window}, "failure_model": {"config": {**TOY_FLOORS, **model}}}
     return materialize(
         list(defs.assets), selection=AssetSelection.from_string(selection), resources=defs.resources,
         instance=instance, raise_on_error=False,

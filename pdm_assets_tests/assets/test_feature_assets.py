@@ -1,4 +1,4 @@
-"""Feature and label assets: range runs equal single days in any order; lookahead is visible."""
+"""Feature and label assets: range runs equal single days in any order; labels say when they are final."""
 from __future__ import annotations
 
 import re
@@ -51,17 +51,27 @@ def test_range_equals_single_days_in_any_order(ingested, spark):
     assert outcomes[("machine_features", "one_row_per_machine_and_grid_point")]
     assert outcomes[("machine_features", "no_null_features")]
     assert outcomes[("failure_labels", "every_label_has_a_feature_row")]
-    assert outcomes[("failure_labels", "lookahead_arrived")]  # 2015-01-05 was ingested
+    assert outcomes[("failure_labels", "labels_final")]  # 2015-01-05 was ingested: 01-04's horizon is known
 
 
-def test_labels_of_the_last_arrived_day_say_they_are_incomplete(ingested, spark):
+def test_labels_of_the_last_arrived_day_are_not_final(ingested, spark):
     defs, instance, store = ingested
-    result = materialize_range(defs, "group:features", date(2015, 1, 5), date(2015, 1, 5), instance)
+    result = materialize_range(defs, "group:features", date(2015, 1, 4), date(2015, 1, 5), instance)
     assert result.success, failure_message(result)
-    assert check_outcomes(result)[("failure_labels", "lookahead_arrived")] is False
+    assert check_outcomes(result)[("failure_labels", "labels_final")] is False
     mats = [e.event_specific_data.materialization for e in result.get_asset_materialization_events()]
     labels = next(m for m in mats if m.asset_key.to_user_string() == "failure_labels")
-    assert labels.metadata["lookahead_missing"].value == "2015-01-06"
+    assert labels.metadata["days_not_final"].value == "2015-01-05"  # 01-06's failures have not arrived
+    finality = {(r["date"], r["final"]) for r in store.read(spark, "failure_labels", [date(2015, 1, 4), date(2015, 1, 5)])
+                .select("date", "final").distinct().collect()}
+    assert finality == {(date(2015, 1, 4), True), (date(2015, 1, 5), False)}
+
+
+def test_labels_of_a_day_whose_failures_were_never_ingested_fail_naming_it(ingested, spark):
+    defs, instance, store = ingested
+    result = materialize_range(defs, "key:failure_labels", date(2015, 1, 7), date(2015, 1, 7), instance)
+    assert not result.success
+    assert "raw_failures has no data for 2015-01-07, the days these labels are for" in failure_message(result)
 
 
 def test_the_first_day_of_the_timeline_warns_of_its_short_windows(ingested, spark):

@@ -118,7 +118,7 @@ def test_assets_groups_partitions_and_checks(server: Webserver):
     assert checks["failure_predictions"]["feature_drift"] is False  # warns, does not block
     assert checks["raw_telemetry"]["schema_matches_contract"] is True
     assert "telemetry_complete" in checks["raw_telemetry"]
-    assert "lookahead_arrived" in checks["failure_labels"]
+    assert "labels_final" in checks["failure_labels"]
     assert checks["training_set"] == {}
 
 

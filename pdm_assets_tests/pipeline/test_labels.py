@@ -86,3 +86,22 @@ def test_later_failures_and_range_union(spark):
     wide = labels(base, D1, D3, LabelParams(cadence_hours=12, horizon_hours=48))
     assert wide[(2, D1)] == "none" and wide[(2, h(D1, 12))] == "comp3" and wide[(2, D2)] == "comp3"
     assert wide[(1, D1)] == "comp2" and wide[(1, h(D2, 12))] == "none"
+
+
+def test_a_label_is_final_only_when_every_day_its_horizon_reaches_has_arrived(spark):
+    from datetime import date
+
+    from pdm_assets.pipeline.labels import complete_through, mark_final
+
+    built = build_labels(*inputs(spark, [], ids=(1,)), D1, D3, LabelParams(horizon_hours=24))
+    # failures of Jan 1 and Jan 2 ingested, Jan 3 not yet: Jan 1 is final, Jan 2 (looks into Jan 3) is not
+    marked = mark_final(built, {date(2015, 1, 1), date(2015, 1, 2)}, [date(2015, 1, 1), date(2015, 1, 2)], 24)
+    finality = {(r["date"], r["final"]) for r in marked.select("date", "final").distinct().collect()}
+    assert finality == {(date(2015, 1, 1), True), (date(2015, 1, 2), False)}
+    assert marked.columns == ["machine_id", "timestamp", "date", "label", "final"]
+    # a 6 h horizon from 21:00 reaches 03:00 of the next day; from 12:00 it stays within the day
+    short = mark_final(build_labels(*inputs(spark, [], ids=(1,)), D1, D2, LabelParams(horizon_hours=6)),
+                       {date(2015, 1, 1)}, [date(2015, 1, 1)], 6)
+    by_time = {r["timestamp"].hour: r["final"] for r in short.collect()}
+    assert by_time[12] is True and by_time[18] is False and by_time[21] is False
+    assert complete_through([date(2015, 1, 5)], {date(2015, 1, 6)}, 1) == {date(2015, 1, 5): date(2015, 1, 4)}

@@ -5,7 +5,7 @@ import pytest
 
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.model import (
-    ModelConfig, ModelConfigError, TrainingDataError, class_weights, evaluation_from_counts, gate_decision,
+    GateFloors, ModelConfig, ModelConfigError, TrainingDataError, class_weights, evaluation_from_counts, gate_decision,
     require_every_class,
 )
 
@@ -53,10 +53,57 @@ def test_metrics_from_a_hand_made_confusion_matrix():
     assert e.confusion_markdown().splitlines()[0] == "| actual \\ predicted | " + " | ".join(LABEL_CLASSES) + " |"
 
 
-def test_gate_needs_the_floor_and_no_worse_than_the_champion():
-    assert gate_decision(0.95, 0.9, None, 0.01)[0]
-    assert gate_decision(0.95, 0.9, 0.955, 0.01)[0]  # within the tolerance
-    passed, reason = gate_decision(0.93, 0.9, 0.95, 0.01)
-    assert not passed and "worse than the champion's 0.9500" in reason
-    passed, reason = gate_decision(0.85, 0.9, None, 0.01)
-    assert not passed and "below the floor 0.9000" in reason
+def test_a_class_absent_from_the_holdout_is_reported_not_scored_zero():
+    e = evaluation_from_counts({("none", "none"): 50, ("comp1", "comp1"): 5, ("comp2", "comp2"): 4,
+                                ("comp3", "comp3"): 3, ("none", "comp4"): 1})  # no comp4 failure in the holdout
+    assert e.absent == ("comp4",) and e.recall["comp4"] is None and e.f1["comp4"] is None
+    assert e.precision["comp4"] == 0.0  # a false alarm for it is still counted against it
+    present = [e.f1[c] for c in ("none", "comp1", "comp2", "comp3")]
+    assert e.macro_f1 == pytest.approx(sum(present) / 4)
+    assert "f1_comp4" not in e.metrics() and "precision_comp4" in e.metrics()
+
+
+def test_gate_needs_every_floor_and_no_worse_than_the_champion_on_the_same_rows():
+    floors = GateFloors(macro_f1=0.9, event_recall=0.8, alarm_precision=0.6, champion_tolerance=0.01)
+    good = {"macro_f1": 0.95, "event_recall": 0.9, "alarm_precision": 0.7}
+    assert gate_decision(good, floors)[0]
+    assert gate_decision(good, floors, {"candidate": 0.95, "champion": 0.955})[0]  # within the tolerance
+    passed, reasons = gate_decision(good, floors, {"candidate": 0.93, "champion": 0.95})
+    assert not passed and "worse than the champion's 0.9500 on the same holdout rows" in reasons[0]
+    passed, reasons = gate_decision({**good, "event_recall": 0.7}, floors)
+    assert not passed and reasons == ["event_recall 0.7000 is below the floor 0.8000"]
+    passed, reasons = gate_decision({**good, "alarm_precision": None}, floors)  # a holdout without alarms
+    assert passed and "alarm_precision not measurable on this holdout" in reasons
+
+
+@pytest.mark.parametrize("classifier", ["random_forest", "decision_tree", "gbt_one_vs_rest", "logistic_regression"])
+def test_every_offered_classifier_fits_and_scores_probabilities_that_sum_to_one(spark, classifier):
+    from datetime import date, datetime, timedelta
+
+    from pyspark.sql import functions as F
+
+    from pdm_assets.pipeline.decision import DecisionRule
+    from pdm_assets.pipeline.features import feature_columns
+    from pdm_assets.pipeline.model import fit_model
+    from pdm_assets.pipeline.schemas import MACHINE_MODELS
+    from pdm_assets.pipeline.scoring import PROBABILITY_COLUMNS, ModelLineage, score
+
+    columns = feature_columns()
+    numeric = [c for c in columns if c != "model"]
+    # made-up rows in which each class has its own signal in one feature, so every classifier can learn it
+    rows = spark.range(200).select(
+        F.element_at(F.array(*map(F.lit, LABEL_CLASSES)), (F.col("id") % 5 + 1).cast("int")).alias("label"),
+        F.col("id").cast("int").alias("machine_id"),
+        F.lit(datetime(2015, 1, 1)).alias("timestamp"), F.lit(date(2015, 1, 1)).alias("date"),
+        F.element_at(F.array(*map(F.lit, MACHINE_MODELS)), (F.col("id") % 4 + 1).cast("int")).alias("model"),
+        *[((F.col("id") % 5 == i % 5).cast("double") * 10 + F.rand(i)).cast("double" if c != "age" else "int").alias(c)
+          for i, c in enumerate(numeric)])
+    small = {"random_forest": {"numTrees": 10, "maxDepth": 4}, "decision_tree": {"maxDepth": 4},
+             "gbt_one_vs_rest": {"maxIter": 3, "maxDepth": 2}, "logistic_regression": {"maxIter": 20}}[classifier]
+    model = fit_model(rows, ModelConfig(classifier, small), columns, {c: 40 for c in LABEL_CLASSES})
+    scored = score(model, rows, ModelLineage("m", "1", "run"), datetime(2015, 1, 2), DecisionRule()).cache()
+    sums = scored.select(sum((F.col(c) for c in PROBABILITY_COLUMNS[1:]), F.col(PROBABILITY_COLUMNS[0])).alias("s"))
+    assert all(abs(r["s"] - 1) < 1e-6 for r in sums.collect())
+    judged = scored.join(rows.select("machine_id", "label"), "machine_id")
+    right = judged.where(F.col("label") == F.col("predicted_failure")).count()
+    assert judged.count() == 200 and right >= 180, (classifier, right)  # the signal is plain: it is learned
