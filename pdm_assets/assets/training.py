@@ -144,7 +144,7 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
         failures = step.tables.store().read(step.spark.session, "raw_failures")
         model_config = config.to_model_config()
         outcome = train_and_judge(training_set, failures, model_config, columns, labels.horizon_hours,
-                                  config.target_alarm_precision, config.floors(), champion)
+                                  features.cadence_hours, config.target_alarm_precision, config.floors(), champion)
         train = training_set.where(training_set.split == TRAIN)
         logged = log_training(
             outcome.model, mlflow_res.model_name, experiment_id,

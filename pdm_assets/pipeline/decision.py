@@ -16,7 +16,7 @@ from typing import Mapping, Optional, Sequence
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from pdm_assets.pipeline.events import Event, evaluate_events
+from pdm_assets.pipeline.events import DEFAULT_GAP_HOURS, Event, evaluate_events
 from pdm_assets.pipeline.labels import NO_FAILURE
 from pdm_assets.pipeline.schemas import COMPONENTS
 
@@ -77,7 +77,8 @@ class CurvePoint:
 
 def choose_rule(points: Sequence[Scored], failures: Sequence[Event], horizon_hours: float, machines: int,
                 start: datetime, end: datetime, target_precision: float,
-                grid: Sequence[float] = THRESHOLD_GRID) -> tuple[DecisionRule, dict[str, list[CurvePoint]]]:
+                grid: Sequence[float] = THRESHOLD_GRID,
+                gap_hours: float = DEFAULT_GAP_HOURS) -> tuple[DecisionRule, dict[str, list[CurvePoint]]]:
     """Per component, the lowest threshold whose episodes reach `target_precision` on [start, end).
 
     A component that reaches it at no threshold gets the one with the best precision (ties: better
@@ -91,7 +92,7 @@ def choose_rule(points: Sequence[Scored], failures: Sequence[Event], horizon_hou
         for threshold in grid:
             alarms = [Event(p.machine_id, component, p.at) for p in points
                       if p.probabilities.get(component, 0.0) >= threshold]
-            figures = evaluate_events(alarms, mine, horizon_hours, machines, start, end)
+            figures = evaluate_events(alarms, mine, horizon_hours, machines, start, end, gap_hours)
             curve.append(CurvePoint(threshold, figures.event_recall, figures.alarm_precision, figures.episodes))
         curves[component] = curve
         reaching = [p for p in curve if p.alarm_precision is not None and p.alarm_precision >= target_precision]

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.pipeline.decision import DecisionRule, Scored
-from pdm_assets.pipeline.events import Event, EventEvaluation, evaluate_events
+from pdm_assets.pipeline.events import DEFAULT_GAP_HOURS, Event, EventEvaluation, evaluate_events
 from pdm_assets.pipeline.labels import NO_FAILURE
 from pdm_assets.pipeline.model import Evaluation, evaluation_from_counts
 from pdm_assets.pipeline.schemas import COMPONENTS, PARTITION_COLUMN
@@ -48,7 +48,7 @@ def failure_events(failures: DataFrame, start: date, end: date, horizon_hours: i
 
 
 def judge(model: PipelineModel, rule: DecisionRule, rows: DataFrame, failures: Sequence[Event], start: date,
-          end: date, horizon_hours: int) -> Judgement:
+          end: date, horizon_hours: int, gap_hours: float = DEFAULT_GAP_HOURS) -> Judgement:
     """Score labelled rows of [start, end) under `rule` and measure them both ways."""
     predicted = predict(model, rows, rule, keep=("label",)).persist()
     try:
@@ -60,7 +60,7 @@ def judge(model: PipelineModel, rule: DecisionRule, rows: DataFrame, failures: S
         machines = predicted.select("machine_id").distinct().count()
     finally:
         predicted.unpersist()
-    events = evaluate_events(alarms, failures, horizon_hours, machines, midnight(start), midnight(end))
+    events = evaluate_events(alarms, failures, horizon_hours, machines, midnight(start), midnight(end), gap_hours)
     return Judgement(evaluation_from_counts(cells), events, start, end)
 
 

@@ -3,7 +3,7 @@
 Row-level scores count grid points; a planner counts failures and visits. Here:
 - an *alarm* is a grid point (machine, time) whose predicted component is not `none`;
 - an *episode* is a run of alarms of one machine and component less than `gap_hours` apart (one
-  visit, however many grid points it spans);
+  visit, however many grid points it spans; 12 h, or two grid steps on a grid coarser than 6 h);
 - a failure is *warned* when an alarm of its machine and component stood in the `horizon_hours`
   before it; its *lead* is the time from the first such alarm to the failure;
 - an episode is *true* when a failure of its machine and component follows one of its alarms within
@@ -21,6 +21,11 @@ from typing import Iterable, Optional, Sequence
 from pdm_assets.pipeline.schemas import COMPONENTS
 
 DEFAULT_GAP_HOURS = 12
+
+
+def episode_gap_hours(cadence_hours: int) -> float:
+    """Alarms this close are one visit: 12 h, or on a coarse grid two grid steps (consecutive points are one episode)."""
+    return max(DEFAULT_GAP_HOURS, 2 * cadence_hours)
 DAYS_PER_MONTH = 365.25 / 12
 
 

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from pdm_assets.pipeline.decision import THRESHOLD_GRID, CurvePoint, DecisionRule, choose_rule
 from pdm_assets.pipeline.evaluation import Judgement, failure_events, judge, midnight, scored_points
-from pdm_assets.pipeline.events import Event
+from pdm_assets.pipeline.events import Event, episode_gap_hours
 from pdm_assets.pipeline.model import GateFloors, ModelConfig, fit_model, gate_decision
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN
 from pdm_assets.pipeline.training import HOLDOUT, TRAIN, TUNE, class_counts, split_spans
@@ -84,9 +84,10 @@ def _rows_from(rows: DataFrame, first: date) -> DataFrame:
 
 
 def train_and_judge(training_set: DataFrame, failures: DataFrame, model_config: ModelConfig, columns: Sequence[str],
-                    horizon_hours: int, target_precision: float, floors: GateFloors,
+                    horizon_hours: int, cadence_hours: int, target_precision: float, floors: GateFloors,
                     champion: Optional[Champion]) -> Outcome:
     """Fit on the training split, tune thresholds on the tuning split, judge on the holdout, gate."""
+    gap = episode_gap_hours(cadence_hours)
     counts = class_counts(training_set)
     spans = split_spans(training_set)
     train = training_set.where(F.col("split") == TRAIN).persist()
@@ -101,14 +102,14 @@ def train_and_judge(training_set: DataFrame, failures: DataFrame, model_config: 
             points, machines = scored_points(model, training_set.where(F.col("split") == TUNE), min(THRESHOLD_GRID))
             rule, curves = choose_rule(points, failure_events(failures, tune_start, tune_end, horizon_hours),
                                        horizon_hours, machines, midnight(tune_start), midnight(tune_end),
-                                       target_precision)
+                                       target_precision, gap_hours=gap)
         else:
             rule, curves = DecisionRule(), {}
             notes.append("no tuning period: alarms are the arg-max class")
         holdout_start, holdout_end = _period(spans, HOLDOUT)
         holdout_failures = failure_events(failures, holdout_start, holdout_end, horizon_hours)
-        judged = judge(model, rule, holdout, holdout_failures, holdout_start, holdout_end, horizon_hours)
-        comparison = _compare(model, rule, judged, champion, holdout, holdout_failures, horizon_hours)
+        judged = judge(model, rule, holdout, holdout_failures, holdout_start, holdout_end, horizon_hours, gap)
+        comparison = _compare(model, rule, judged, champion, holdout, holdout_failures, horizon_hours, gap)
         passed, reasons = gate_decision(judged.gate_figures(), floors, comparison.macro_f1s())
         if champion is not None and champion.load_error:
             passed = False
@@ -121,7 +122,7 @@ def train_and_judge(training_set: DataFrame, failures: DataFrame, model_config: 
 
 
 def _compare(model: PipelineModel, rule: DecisionRule, judged: Judgement, champion: Optional[Champion],
-             holdout: DataFrame, failures: Sequence[Event], horizon_hours: int) -> Comparison:
+             holdout: DataFrame, failures: Sequence[Event], horizon_hours: int, gap: float) -> Comparison:
     if champion is None:
         return Comparison(None, note="no champion yet: the floors decide")
     if champion.model is None:
@@ -136,7 +137,7 @@ def _compare(model: PipelineModel, rule: DecisionRule, judged: Judgement, champi
                                f"which covers this holdout ({judged.start}..{judged.end - timedelta(days=1)}): "
                                "only the floors apply")
     rows = holdout if first == judged.start else _rows_from(holdout, first)
-    mine = judged if first == judged.start else judge(model, rule, rows, failures, first, judged.end, horizon_hours)
-    theirs = judge(champion.model, champion.rule, rows, failures, first, judged.end, horizon_hours)
+    mine = judged if first == judged.start else judge(model, rule, rows, failures, first, judged.end, horizon_hours, gap)
+    theirs = judge(champion.model, champion.rule, rows, failures, first, judged.end, horizon_hours, gap)
     part = "the whole holdout" if first == judged.start else f"the holdout from {first} (after the champion's training)"
     return Comparison(champion.version, first, mine, theirs, note=f"compared on {part}")
