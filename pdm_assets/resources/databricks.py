@@ -34,7 +34,7 @@ from pdm_assets.resources.databricks_wheel import (
 )
 
 DEFAULT_NEW_CLUSTER: dict[str, Any] = {
-    "spark_version": "15.4.x-scala2.12",  # an LTS runtime with Python 3.11, like this project
+    "spark_version": "17.3.x-scala2.13",  # LTS: Spark 4.0 and Delta 4.0, the pair this project pins
     "nodes": {"node_types": {"node_type_id": "i3.xlarge"}},
     "size": {"num_workers": 1},
 }

@@ -153,7 +153,7 @@ class DatabricksEmulator:
         """A job cluster a run created, or a running all-purpose cluster for any other id."""
         return self.jobs.cluster(cluster_id) or {
             "cluster_id": cluster_id, "cluster_name": f"emulated-{cluster_id}", "state": "RUNNING",
-            "spark_version": "15.4.x-scala2.12", "node_type_id": "emulated-local", "num_workers": 0,
+            "spark_version": "17.3.x-scala2.13", "node_type_id": "emulated-local", "num_workers": 0,
             "cluster_source": "UI", "spark_conf": {"spark.master": "local[2]"}}
 
 

@@ -47,7 +47,7 @@ def _submit(client: WorkspaceClient, script: str, *, parameters: list[str] | Non
     task = SubmitTask.from_dict({
         "task_key": "main",
         "spark_python_task": {"python_file": "dbfs:/scripts/task.py", "parameters": parameters or []},
-        "new_cluster": {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1,
+        "new_cluster": {"spark_version": "17.3.x-scala2.13", "node_type_id": "i3.xlarge", "num_workers": 1,
                         "spark_env_vars": env or {}},
         "libraries": [{"pypi": {"package": "dagster==1.13.27"}}],
     })
@@ -251,7 +251,7 @@ def launcher_run_config(io_dir: Path) -> dict[str, Any]:
         "run_config": {
             "run_name": "pdm-emulated-step",
             "cluster": {"new": {
-                "spark_version": "15.4.x-scala2.12",
+                "spark_version": "17.3.x-scala2.13",
                 "nodes": {"node_types": {"node_type_id": "i3.xlarge"}},
                 "size": {"num_workers": 1},
                 "spark_env_vars": {"PDM_FROM_CLUSTER": "cluster-env"},
