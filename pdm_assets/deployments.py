@@ -226,11 +226,11 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         *build_scoring_assets(partitions),
     ]
     ingest_job = define_asset_job(
-        "ingest_raw_job", selection="group:raw", partitions_def=partitions,
+        "ingest_raw_job", selection="group:raw",
         description="Ingest the landing zone into the raw tables for a day or a range of days.",
     )
     features_job = define_asset_job(
-        "features_job", selection="group:raw or group:features", partitions_def=partitions,
+        "features_job", selection="group:raw or group:features",
         description="Ingest, then build features and labels for a day or a range of days.",
     )
     training_job = define_asset_job(
@@ -238,15 +238,15 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         description="Build the training set from the labelled days present, train, track, register and gate the model.",
     )
     scoring_job = define_asset_job(
-        "scoring_job", selection="key:failure_predictions", partitions_def=partitions,
+        "scoring_job", selection="key:failure_predictions",
         description="Score a day or a range of days with the champion (or a pinned version).",
     )
     ingest_and_score_job = define_asset_job(
-        "ingest_and_score_job", selection="group:raw or group:features or group:scoring", partitions_def=partitions,
+        "ingest_and_score_job", selection="group:raw or group:features or group:scoring",
         description="Ingest a day or a range of days, build features and labels, and score them with the champion.",
     )
     pipeline_job = define_asset_job(
-        "pipeline_job", selection="*", partitions_def=partitions,
+        "pipeline_job", selection="*",
         description="Everything for a range of days in one run: ingest, features, labels, train and gate the "
                     "model on the labelled days present, score the range.",
     )

@@ -37,3 +37,39 @@ def test_spark_remote_alone_selects_spark_connect(tmp_path):
 def test_bad_settings_say_which_variable_is_wrong(tmp_path, env, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env({"PDM_HOME": str(tmp_path), **env})
+
+
+DEPLOYMENT_ENVS = {
+    "local": {},
+    "connect": {"SPARK_REMOTE": "sc://127.0.0.1:15002"},
+    "databricks": {"PDM_DEPLOYMENT": "databricks", "DATABRICKS_HOST": "https://example.cloud.databricks.com",
+                   "DATABRICKS_TOKEN": "dapi-test", "PDM_DATABRICKS_CLUSTER_ID": "0101-123456-abcd",
+                   "PDM_DATABRICKS_WHEEL": "none"},
+}
+
+
+@pytest.mark.parametrize("deployment", sorted(DEPLOYMENT_ENVS))
+def test_the_definitions_load_for_every_deployment_without_starting_anything(deployment, tmp_path, monkeypatch):
+    from dagster import Definitions
+    from pyspark import SparkContext
+
+    from pdm_assets.deployments import build_definitions
+
+    env = {"PDM_HOME": str(tmp_path), **DEPLOYMENT_ENVS[deployment]}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    spark_before = SparkContext._active_spark_context
+    settings = Settings.from_env(env)
+    definitions = build_definitions(settings)
+    Definitions.validate_loadable(definitions)
+    repository = definitions.get_repository_def()
+    assert settings.deployment == deployment
+    assert {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()} >= {
+        "raw_machines", "raw_telemetry", "machine_features", "failure_labels", "training_set", "failure_model",
+        "failure_predictions"}
+    assert {"pipeline_job", "training_job", "scoring_job", "ingest_and_score_job"} <= {
+        j.name for j in repository.get_all_jobs()}
+    # the same resource keys everywhere: what differs per deployment is what stands behind them
+    assert set(repository.get_top_level_resources()) == {
+        "spark", "tables", "landing", "table_io_manager", "mlflow", "scoring_model", "step_launcher"}
+    assert SparkContext._active_spark_context is spark_before, "loading the definitions must not start Spark"

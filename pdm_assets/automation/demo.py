@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional, Sequence
@@ -18,6 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=None,
                    help="only the first N days of the timeline (default: the whole timeline)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--verbose", action="store_true",
+                   help="show Dagster's, Spark's and MLflow's output here instead of in the log file")
     return p
 
 
@@ -76,16 +79,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from dagster import DagsterInstance
 
+    from pdm_assets.automation.progress import StepProgress, output_to_log
     from pdm_assets.partitions import range_tags
 
     job = build_definitions(settings).resolve_job_def(MAIN_JOB)
+    run_id = str(uuid.uuid4())  # known before the run starts, so the progress display can follow it
+    log_path = settings.home / "logs" / f"pdm-demo-{run_id[:8]}.log"
+
+    def run(instance):
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=_training_window(start, last),
+            tags=range_tags(start, last), run_id=run_id,
+        )
+
     began = time.perf_counter()
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=_training_window(start, last),
-            tags=range_tags(start, last),
-        )
+        if args.verbose:
+            result = run(instance)
+        else:
+            print(f"pdm-demo: run {run_id}; Dagster's, Spark's and MLflow's output go to {log_path}")
+            with output_to_log(log_path) as terminal:
+                with StepProgress(instance, run_id, len(job.graph.nodes), terminal):
+                    result = run(instance)
     print(_summary(result, time.perf_counter() - began, settings, dagster_home))
+    if not args.verbose:
+        print(f"Log:      {log_path}")
     return 0 if result.success else 1
 
 

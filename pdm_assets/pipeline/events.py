@@ -13,7 +13,6 @@ Plain Python over the few alarms and failures of a period (collected from Spark 
 """
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable, Optional, Sequence

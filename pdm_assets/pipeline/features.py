@@ -58,9 +58,9 @@ class FeatureParams:
 
 def feature_columns(params: FeatureParams = FeatureParams()) -> list[str]:
     """Model input columns in a stable order (`model` is categorical, the rest numeric)."""
-    s, l = params.short_window_hours, params.long_window_hours
-    cols = [f"{sig}_{stat}_{w}h" for w in (s, l) for stat in ("mean", "std") for sig in SIGNALS]
-    cols += [f"{e}_count_{l}h" for e in ERROR_IDS]
+    short, long = params.short_window_hours, params.long_window_hours
+    cols = [f"{sig}_{stat}_{w}h" for w in (short, long) for stat in ("mean", "std") for sig in SIGNALS]
+    cols += [f"{e}_count_{long}h" for e in ERROR_IDS]
     cols += [f"{c}_days_since_replacement" for c in COMPONENTS]
     return cols + list(MACHINE_COLUMNS)
 

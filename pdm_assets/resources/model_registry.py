@@ -15,6 +15,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 if TYPE_CHECKING:
+    from pyspark.ml import PipelineModel
+
     from pdm_assets.pipeline.decision import DecisionRule
     from pdm_assets.pipeline.lifecycle import Champion
 

@@ -13,6 +13,8 @@ from dagster import DagsterInstance, DagsterRunStatus
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
 
+pytestmark = pytest.mark.slow  # starts processes of its own
+
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 
 

@@ -9,6 +9,8 @@ import pytest
 
 from pdm_assets.automation.screenshots import TELEMETRY_OFF, Webserver, graphql, running_webserver
 
+pytestmark = pytest.mark.slow  # starts processes of its own
+
 ASSET_GROUPS = {
     "raw_machines": "raw", "raw_maint_history": "raw", "raw_telemetry": "raw", "raw_errors": "raw",
     "raw_maint": "raw", "raw_failures": "raw",

@@ -135,6 +135,7 @@ def _register_champion(spark, env: dict[str, str]) -> str:
 
 
 @pytest.mark.filterwarnings("ignore:.*superseded")
+@pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path, landing: Path,
                                                         spark) -> None:
     """`dagster asset materialize` of a day's raw tables → features → predictions, every step on the "cluster"."""
@@ -215,6 +216,7 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
     print(f"\n[databricks e2e] {len(steps)} remote steps took {time.monotonic() - started:.0f}s")
 
 
+@pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: DatabricksEmulator, tmp_path: Path) -> None:
     empty = tmp_path / "empty_landing"
     empty.mkdir()
@@ -234,6 +236,7 @@ def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: Databri
     assert len(api.submitted_runs) == 1  # it did run remotely
 
 
+@pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulator, tmp_path: Path,
                                                           landing: Path) -> None:
     env = _env(api, tmp_path / "home", landing, DATABRICKS_TOKEN="not-the-token", PDM_DATABRICKS_WHEEL="none")
@@ -250,6 +253,7 @@ def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulato
     assert "not-the-token" not in done.stdout + done.stderr
 
 
+@pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_interrupting_the_cli_cancels_the_databricks_run(api: DatabricksEmulator, tmp_path: Path,
                                                          landing: Path) -> None:
     env = _env(api, tmp_path / "home", landing, PDM_DATABRICKS_WHEEL="none")
@@ -325,6 +329,7 @@ def test_cluster_libraries_and_mlflow_defaults() -> None:
     assert (local.registry_uri, local.model_name) == ("", "pdm_failure_model")
 
 
+@pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_a_local_wheel_is_uploaded_when_the_launcher_starts(api: DatabricksEmulator, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import dagster

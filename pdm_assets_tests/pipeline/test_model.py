@@ -78,7 +78,7 @@ def test_gate_needs_every_floor_and_no_worse_than_the_champion_on_the_same_rows(
 
 @pytest.mark.parametrize("classifier", ["random_forest", "decision_tree", "gbt_one_vs_rest", "logistic_regression"])
 def test_every_offered_classifier_fits_and_scores_probabilities_that_sum_to_one(spark, classifier):
-    from datetime import date, datetime, timedelta
+    from datetime import date, datetime
 
     from pyspark.sql import functions as F
 

@@ -1,6 +1,8 @@
 """PDM_DEPLOYMENT=connect: the same assets run against a real Spark Connect server."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -12,6 +14,8 @@ from dagster import DagsterInstance, DagsterRunStatus
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
 from pdm_assets.resources.connect_server import connect_server
+
+pytestmark = pytest.mark.slow  # starts processes of its own
 
 
 def test_raw_and_feature_assets_run_over_spark_connect(pdm_home, tmp_path, spark):

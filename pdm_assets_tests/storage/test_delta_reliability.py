@@ -122,9 +122,10 @@ def test_kill_9_at_any_moment_leaves_every_day_old_or_new(spark, tmp_path):
     seen = []
     for label, (moment, committed) in moments.items():
         writer = _writer(warehouse, len(seen) * 10 + 1, len(seen) * 10 + 9, sleep=0.7)
-        _wait_for(lambda: (writer.stdout.readline() or "").startswith("committed"), process=writer)  # one whole write
+        # (the lambdas below run within this iteration: the loop variables they read are current)
+        _wait_for(lambda: (writer.stdout.readline() or "").startswith("committed"), process=writer)  # noqa: B023
         files, commits = _data_files(warehouse), _commits(warehouse)
-        _wait_for(lambda: moment(files, commits), process=writer)
+        _wait_for(lambda: moment(files, commits), process=writer)  # noqa: B023
         _kill(writer)
         assert (_commits(warehouse) > commits) == committed, label  # the kill hit the moment it aimed at
         by_spark, by_rs = _one_whole_generation(_generations_by_spark(spark, store)), \
