@@ -10,7 +10,9 @@ from typing import Any, Mapping, Optional
 
 from dagster import Definitions, EnvVar, ResourceDefinition, define_asset_job, in_process_executor
 
+from pdm_assets.assets.alerts import build_alert_assets
 from pdm_assets.assets.features import build_feature_assets
+from pdm_assets.assets.outcomes import build_outcome_assets
 from pdm_assets.assets.raw import build_raw_assets
 from pdm_assets.assets.scoring import DEFAULT_RESULTS_TABLE, build_scoring_assets
 from pdm_assets.assets.training import build_training_assets
@@ -224,6 +226,8 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         *build_feature_assets(partitions, settings.features, settings.labels),
         *build_training_assets(settings.features, settings.labels, settings.training),
         *build_scoring_assets(partitions),
+        *build_alert_assets(partitions, settings.features.cadence_hours),
+        *build_outcome_assets(partitions, settings.features, settings.labels),
     ]
     ingest_job = define_asset_job(
         "ingest_raw_job", selection="group:raw",
@@ -238,8 +242,8 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         description="Build the training set from the labelled days present, train, track, register and gate the model.",
     )
     scoring_job = define_asset_job(
-        "scoring_job", selection="key:failure_predictions",
-        description="Score a day or a range of days with the champion (or a pinned version).",
+        "scoring_job", selection="key:failure_predictions or key:maintenance_alerts",
+        description="Score a day or a range of days with the champion (or a pinned version), and list the alerts standing.",
     )
     ingest_and_score_job = define_asset_job(
         "ingest_and_score_job", selection="group:raw or group:features or group:scoring",

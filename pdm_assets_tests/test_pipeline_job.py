@@ -39,3 +39,27 @@ def test_one_run_of_the_whole_graph_lands_trains_crowns_and_scores(spark, pdm_ho
     assert len(by_day) == 90 and set(by_day.values()) == {champion}
     rules = {r[0] for r in predictions.select("decision_rule").distinct().collect()}
     assert len(rules) == 1 and rules.pop().startswith("comp1>=")  # the champion's thresholds, on every row
+
+    # the planner's view: alerts are the model's alarms grouped into episodes, continued over days
+    store = DeltaTableStore.local(settings.warehouse)
+    alerts = store.read(spark, "maintenance_alerts").collect()
+    alarmed = {(r["machine_id"], r["predicted_failure"]) for r in
+               predictions.where("predicted_failure != 'none'").select("machine_id", "predicted_failure").collect()}
+    assert alerts and {(a["machine_id"], a["component"]) for a in alerts} == alarmed
+    first_alarm_of = {}
+    for a in alerts:  # an episode over several days keeps its first alarm
+        assert first_alarm_of.setdefault(a["episode_id"], a["first_alarm_at"]) == a["first_alarm_at"]
+    assert any(n > 1 for n in _days_per_episode(alerts).values()), "no episode ran over midnight in a quarter?"
+    # realized quality: every day whose labels are final, and not 03-31 (its labels wait for 04-01's failures)
+    outcomes = {r["date"]: r for r in store.read(spark, "prediction_outcomes").collect()}
+    assert LAST not in outcomes and len(outcomes) == 89 and {r["model_version"] for r in outcomes.values()} == {champion}
+    failures = store.read(spark, "raw_failures").where("datetime > '2015-01-01' and datetime <= '2015-03-31'").count()
+    assert sum(r["failures"] for r in outcomes.values()) == failures
+    assert sum(r["warned"] for r in outcomes.values()) > 0
+
+
+def _days_per_episode(alerts) -> dict[str, int]:
+    days: dict[str, int] = {}
+    for a in alerts:
+        days[a["episode_id"]] = days.get(a["episode_id"], 0) + 1
+    return days

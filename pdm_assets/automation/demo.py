@@ -158,13 +158,16 @@ def _short(key: str, value) -> str:
     return f"{key}: see the UI"
 
 
+RUN_WIDE = ("failure_model", "failure_predictions", "maintenance_alerts", "prediction_outcomes")
+
+
 def _model_lines(result) -> list[str]:
     """Model version, gate and holdout quality; days scored and predicted failures by component."""
     lines = []
     meta = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        if mat.asset_key.to_user_string() in ("failure_model", "failure_predictions"):  # run-wide figures
+        if mat.asset_key.to_user_string() in RUN_WIDE:  # run-wide figures (not the per-day ones)
             meta[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
     model = meta.get("failure_model")
     if model:
@@ -180,6 +183,24 @@ def _model_lines(result) -> list[str]:
         failures = ", ".join(f"{c} {n:,}" for c, n in counts.items() if c != "none")
         lines.append(f"Scored:   {scored['run_first_day']}..{scored['run_last_day']} with version "
                      f"{scored['model_version']}: predicted failures (machine x 3 h points) {failures}")
+    return lines + _alert_lines(meta.get("maintenance_alerts"), meta.get("prediction_outcomes"))
+
+
+def _alert_lines(alerts: Optional[dict], outcomes: Optional[dict]) -> list[str]:
+    """Today's open alerts (top 5) and the realized figures of the last judged week."""
+    lines = []
+    if alerts is not None:
+        top = alerts.get("top_open_alerts") or []
+        lines.append(f"Alerts:   open at the end of {alerts['run_last_day']}: "
+                     + ("; ".join(f"machine {a['machine_id']} {a['component']} p={a['probability']:.2f} "
+                                  f"({a['hours_of_warning']:.0f} h)" for a in top) or "none"))
+    week = (outcomes or {}).get("last_7_judged_days")
+    if week:
+        def shown(v):
+            return f"{v:.2f}" if v is not None else "n/a"
+        lines.append(f"Realized: {week['from']}..{week['to']}: {week['warned']}/{week['failures']} failures warned "
+                     f"(event recall {shown(week['event_recall'])}), {week['false_episodes']} of {week['episodes']} "
+                     f"alarm episodes false (alarm precision {shown(week['alarm_precision'])})")
     return lines
 
 

@@ -22,10 +22,12 @@ from pdm_assets.pipeline.schemas import COMPONENTS
 DEFAULT_GAP_HOURS = 12
 
 
+DAYS_PER_MONTH = 365.25 / 12
+
+
 def episode_gap_hours(cadence_hours: int) -> float:
     """Alarms this close are one visit: 12 h, or on a coarse grid two grid steps (consecutive points are one episode)."""
     return max(DEFAULT_GAP_HOURS, 2 * cadence_hours)
-DAYS_PER_MONTH = 365.25 / 12
 
 
 @dataclass(frozen=True)
@@ -125,20 +127,22 @@ def _percentile(values: Sequence[float], q: float) -> Optional[float]:
 
 def evaluate_events(alarms: Iterable[Event], failures: Iterable[Event], horizon_hours: float, machines: int,
                     period_start: datetime, period_end: datetime,
-                    gap_hours: float = DEFAULT_GAP_HOURS) -> EventEvaluation:
+                    gap_hours: float = DEFAULT_GAP_HOURS, earlier_alarms: Iterable[Event] = ()) -> EventEvaluation:
     """Event-level figures of the alarms raised in [period_start, period_end) against its failures.
 
     Failures count (for recall) when period_start < at <= period_end: the grid points of the period are
     the only ones that could warn them. Whether an episode was true is judged against every failure
     given, so pass those up to one horizon past the end (an alarm at the period's last point may be
     right about a failure just after it). Machines x the period's length give the machine-months.
+    `earlier_alarms`, alarms of the horizon before the period, may warn its first failures (and set
+    their lead) but are not the period's episodes.
     """
     horizon = timedelta(hours=horizon_hours)
     given = list(failures)
     alarm_list = [a for a in alarms if period_start <= a.at < period_end]
     failure_list = [f for f in given if period_start < f.at <= period_end]
     by_key: dict[tuple[int, str], list[datetime]] = {}
-    for alarm in alarm_list:
+    for alarm in [*alarm_list, *(a for a in earlier_alarms if period_start - horizon <= a.at < period_start)]:
         by_key.setdefault((alarm.machine_id, alarm.component), []).append(alarm.at)
     leads: dict[str, list[float]] = {c: [] for c in COMPONENTS}
     counts = {c: [0, 0] for c in COMPONENTS}  # failures, warned

@@ -16,7 +16,7 @@ ASSET_GROUPS = {
     "raw_maint": "raw", "raw_failures": "raw",
     "machine_features": "features", "failure_labels": "features",
     "training_set": "training", "failure_model": "training",
-    "failure_predictions": "scoring",
+    "failure_predictions": "scoring", "maintenance_alerts": "scoring", "prediction_outcomes": "scoring",
 }
 SCHEDULES = {"daily_scoring_schedule", "weekly_retraining_schedule"}
 SENSORS = {"champion_sensor", "stale_predictions_sensor", "landing_zone_sensor"}

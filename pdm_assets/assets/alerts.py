@@ -1,0 +1,92 @@
+"""maintenance_alerts: the alarm episodes standing on each day, the planner's morning view."""
+
+from datetime import datetime, time, timedelta
+from typing import Iterator
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+)
+from pyspark.sql import DataFrame
+
+from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.partitions import days_in_window
+from pdm_assets.pipeline.alerts import alerts_by_day, open_alerts_markdown
+from pdm_assets.pipeline.events import episode_gap_hours
+from pdm_assets.resources.tables import (
+    ALLOW_MISSING_DAYS, MissingUpstreamDaysError, commit_metadata, day_commit_metadata, shown,
+)
+
+# Episodes are rebuilt from this many days of predictions before each day: a longer one is cut
+# there (and flagged `may_have_started_earlier`); a warning stands hours before a failure, not weeks.
+ALERT_LOOKBACK_DAYS = 14
+PREDICTIONS = "failure_predictions"
+
+
+def build_alert_assets(partitions: DailyPartitionsDefinition, cadence_hours: int) -> list[AssetsDefinition]:
+    """maintenance_alerts for one timeline and grid."""
+    gap_hours = episode_gap_hours(cadence_hours)
+    lookback = TimeWindowPartitionMapping(start_offset=-ALERT_LOOKBACK_DAYS, end_offset=0,
+                                          allow_nonexistent_upstream_partitions=True)
+
+    @asset(
+        description=f"Per machine and component: the alarm episodes standing on the day (alarms less than {gap_hours:g} h "
+                    "apart are one), first and latest alarm, peak and latest probability, hours of warning, model.",
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        # Days before the timeline or not scored yet are absent; the run's own days are checked below.
+        # failure_predictions writes its table itself (no output), so the table IO manager loads it.
+        ins={PREDICTIONS: AssetIn(partition_mapping=lookback, metadata={ALLOW_MISSING_DAYS: True},
+                                  input_manager_key="table_io_manager")},
+        required_resource_keys=SPARK_STEP_RESOURCES,
+        group_name="scoring",
+        kinds={"spark", "delta"},
+    )
+    def maintenance_alerts(context: AssetExecutionContext, failure_predictions: DataFrame) -> Iterator:
+        days = days_in_window(context.partition_time_window)
+        res = spark_step(context)
+        store = res.tables.store()
+        scored = set(store.existing_days(PREDICTIONS, res.spark.session))
+        unscored = [d.isoformat() for d in days if d not in scored]
+        if unscored:
+            raise MissingUpstreamDaysError(f"maintenance_alerts needs {PREDICTIONS} of {shown(unscored)}: not scored")
+        window_start = datetime.combine(days[0] - timedelta(days=ALERT_LOOKBACK_DAYS), time())
+        commit = store.write(alerts_by_day(failure_predictions, days, gap_hours, window_start),
+                             "maintenance_alerts", days)
+        # One row per episode and day: few enough to describe each day from the driver.
+        stored = [r.asDict() for r in store.read(res.spark.session, "maintenance_alerts", days, commit.version).collect()]
+        by_day: dict[str, list[dict]] = {}
+        for row in stored:
+            by_day.setdefault(row["date"].isoformat(), []).append(row)
+        for day in days:
+            alerts = by_day.get(day.isoformat(), [])
+            context.add_asset_metadata({
+                "dagster/row_count": MetadataValue.int(len(alerts)),
+                "open_alerts": MetadataValue.int(sum(a["status"] == "open" for a in alerts)),
+                "open_alerts_table": MetadataValue.md(open_alerts_markdown(alerts)),
+                **day_commit_metadata(commit),
+            }, partition_key=day.isoformat())
+        last = by_day.get(days[-1].isoformat(), [])
+        rules = sorted({a["decision_rule"] for a in stored})
+        top = sorted((a for a in last if a["status"] == "open"), key=lambda a: -a["latest_probability"])[:5]
+        yield MaterializeResult(metadata={
+            **run_window_metadata(days, len(stored)),
+            "open_alerts_table": MetadataValue.md(f"**Open at the end of {days[-1]}**\n\n" + open_alerts_markdown(last)),
+            "top_open_alerts": MetadataValue.json([
+                {"machine_id": a["machine_id"], "component": a["component"],
+                 "probability": round(a["latest_probability"], 3), "hours_of_warning": a["hours_of_warning"]}
+                for a in top]),
+            "alarm_rule": MetadataValue.text("; ".join(rules) if rules else "no alarms in the run's days"),
+            "episode_gap_hours": MetadataValue.float(float(gap_hours)),
+            "lookback_days": MetadataValue.int(ALERT_LOOKBACK_DAYS),
+            **commit_metadata(store, commit),
+        })
+
+    return [maintenance_alerts]

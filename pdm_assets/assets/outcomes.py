@@ -1,0 +1,116 @@
+"""prediction_outcomes: each day's predictions judged against what happened, once its labels are final."""
+from datetime import date, timedelta
+from typing import Iterator
+
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+)
+from pyspark.sql import DataFrame
+
+from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.partitions import days_in_window
+from pdm_assets.pipeline.evaluation import failure_events
+from pdm_assets.pipeline.events import episode_gap_hours
+from pdm_assets.pipeline.features import FeatureParams
+from pdm_assets.pipeline.labels import LabelParams
+from pdm_assets.pipeline.outcomes import OUTCOME_SCHEMA, DayOutcome, day_outcomes, weekly
+from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
+
+
+def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
+    """Plain floats per day (the asset's Plots tab draws them over the days); a second version's prefixed."""
+    metadata: dict[str, MetadataValue] = {}
+    for index, outcome in enumerate(sorted(outcomes, key=lambda o: -o.rows.rows)):
+        prefix = "" if index == 0 else f"v{outcome.model_version}_"
+        metadata.update({f"{prefix}{k}": MetadataValue.float(v) for k, v in outcome.figures().items()})
+        metadata[f"{prefix}model_version"] = MetadataValue.text(outcome.model_version)
+    return metadata
+
+
+def _pooled(outcomes: list[DayOutcome], last: date) -> dict:
+    """Failures warned and alarm episodes over the 7 judged days up to `last`, pooled."""
+    week = [o for o in outcomes if o.day > last - timedelta(days=7)]
+    failures, warned = sum(o.events.failures for o in week), sum(o.events.warned for o in week)
+    episodes, true = sum(o.events.episodes for o in week), sum(o.events.true_episodes for o in week)
+    return {"from": min(o.day for o in week).isoformat(), "to": last.isoformat(), "failures": failures,
+            "warned": warned, "event_recall": warned / failures if failures else None, "episodes": episodes,
+            "false_episodes": episodes - true, "alarm_precision": true / episodes if episodes else None}
+
+
+def _shown(value) -> str:
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
+def _weekly_markdown(outcomes: list[DayOutcome]) -> str:
+    rows = weekly(outcomes)
+    if not rows:
+        return "No day of the run has final labels yet."
+    return "\n".join(["| week of | event recall | alarm precision |", "|---|---|---|",
+                      *(f"| {monday} | {_shown(recall)} | {_shown(precision)} |" for monday, recall, precision in rows)])
+
+
+def build_outcome_assets(partitions: DailyPartitionsDefinition, features: FeatureParams,
+                         labels: LabelParams) -> list[AssetsDefinition]:
+    """prediction_outcomes for one timeline, grid and label horizon."""
+    horizon_days = max(1, -(-labels.horizon_hours // 24))
+    gap_hours = episode_gap_hours(features.cadence_hours)
+    missing_allowed = {ALLOW_MISSING_DAYS: True}
+
+    @asset(
+        description="Per day and model version, once the day's labels are final: row-level precision and recall per "
+                    "class, macro F1, failures warned, lead, alarm episodes and false ones.",
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={
+            # the evening before may warn the morning's failures; the next day's failures judge the last alarms
+            "failure_predictions": AssetIn(partition_mapping=TimeWindowPartitionMapping(
+                start_offset=-horizon_days, end_offset=0, allow_nonexistent_upstream_partitions=True),
+                metadata=missing_allowed, input_manager_key="table_io_manager"),  # a table it writes itself
+            "failure_labels": AssetIn(),
+            "raw_failures": AssetIn(partition_mapping=TimeWindowPartitionMapping(
+                start_offset=0, end_offset=horizon_days, allow_nonexistent_upstream_partitions=True),
+                metadata=missing_allowed),
+        },
+        required_resource_keys=SPARK_STEP_RESOURCES,
+        group_name="scoring",
+        kinds={"spark", "delta"},
+    )
+    def prediction_outcomes(context: AssetExecutionContext, failure_predictions: DataFrame,
+                            failure_labels: DataFrame, raw_failures: DataFrame) -> Iterator:
+        days = days_in_window(context.partition_time_window)
+        res = spark_step(context)
+        failures = failure_events(raw_failures, days[0], days[-1] + timedelta(days=1), labels.horizon_hours)
+        outcomes = day_outcomes(failure_predictions, failure_labels, failures, days, labels.horizon_hours, gap_hours)
+        store = res.tables.store()
+        rows = res.spark.session.createDataFrame([o.record() for o in outcomes], OUTCOME_SCHEMA)
+        commit = store.write(rows, "prediction_outcomes", days)
+        by_day: dict = {}
+        for outcome in outcomes:
+            by_day.setdefault(outcome.day, []).append(outcome)
+        for day in days:
+            judged = by_day.get(day, [])
+            context.add_asset_metadata({
+                "dagster/row_count": MetadataValue.int(len(judged)),
+                "labels_final": MetadataValue.bool(bool(judged)),
+                **_day_metadata(judged),
+                **day_commit_metadata(commit),
+            }, partition_key=day.isoformat())
+        waiting = [d.isoformat() for d in days if d not in by_day]
+        yield MaterializeResult(metadata={
+            **run_window_metadata(days, len(outcomes)),
+            "days_judged": MetadataValue.int(len(by_day)),
+            "days_waiting_for_final_labels": MetadataValue.text(", ".join(waiting[-10:]) or "none"),
+            "weekly_realized_quality": MetadataValue.md(_weekly_markdown(outcomes)),
+            "last_7_judged_days": MetadataValue.json(_pooled(outcomes, max(by_day)) if by_day else {}),
+            **commit_metadata(store, commit),
+        })
+
+    return [prediction_outcomes]

@@ -1,0 +1,114 @@
+"""Prediction outcomes: what each day's predictions were worth once its labels are final.
+
+Per day and model version, from the day's predictions joined with its labels: row-level precision
+and recall per class and macro F1 (`pipeline.model`), and in a planner's terms the failures warned,
+their lead, the alarm episodes and the false ones (`pipeline.events`). A day whose labels are not
+all final yet is not judged: a `none` label may still turn into a failure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Optional, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pdm_assets.pipeline.evaluation import midnight
+from pdm_assets.pipeline.events import Event, EventEvaluation, evaluate_events
+from pdm_assets.pipeline.labels import FINAL, NO_FAILURE
+from pdm_assets.pipeline.model import Evaluation, evaluation_from_counts
+from pdm_assets.pipeline.schemas import COMPONENTS, PARTITION_COLUMN
+
+OUTCOME_SCHEMA = (
+    f"{PARTITION_COLUMN} date, model_version string, rows long, macro_f1 double, accuracy double, "
+    + ", ".join(f"precision_{c} double, recall_{c} double" for c in COMPONENTS)
+    + ", failures int, warned int, event_recall double, lead_median_h double, episodes int, "
+    "false_episodes int, alarm_precision double"
+)
+
+
+@dataclass(frozen=True)
+class DayOutcome:
+    """One day's predictions of one model version, judged against what happened."""
+
+    day: date
+    model_version: str
+    rows: Evaluation
+    events: EventEvaluation
+
+    def record(self) -> tuple:
+        """A row of OUTCOME_SCHEMA."""
+        r, e = self.rows, self.events
+        per_class = [v for c in COMPONENTS for v in (r.precision.get(c), r.recall.get(c))]
+        return (self.day, self.model_version, r.rows, r.macro_f1, r.accuracy, *per_class, e.failures, e.warned,
+                e.event_recall, e.lead_median_h, e.episodes, e.episodes - e.true_episodes, e.alarm_precision)
+
+    def figures(self) -> dict[str, float]:
+        """The numeric figures a day's metadata carries (left out where undefined)."""
+        named = {"macro_f1": self.rows.macro_f1, "event_recall": self.events.event_recall,
+                 "alarm_precision": self.events.alarm_precision, "failures": self.events.failures,
+                 "failures_warned": self.events.warned, "false_alarm_episodes": self.events.episodes
+                 - self.events.true_episodes, "lead_median_h": self.events.lead_median_h}
+        return {k: float(v) for k, v in named.items() if v is not None}
+
+
+def final_days(labels: DataFrame) -> set[date]:
+    """Days all of whose label rows are final."""
+    rows = labels.groupBy(PARTITION_COLUMN).agg(F.bool_and(FINAL).alias("all_final")).collect()
+    return {r[PARTITION_COLUMN] for r in rows if r["all_final"]}
+
+
+def judged_cells(predictions: DataFrame, labels: DataFrame, days: Sequence[date]) -> DataFrame:
+    """(date, model_version, label, predicted_failure, count) over the given days' joined rows."""
+    wanted = F.col(PARTITION_COLUMN).isin([d.isoformat() for d in days])
+    joined = predictions.where(wanted).select("machine_id", "timestamp", PARTITION_COLUMN, "model_version",
+                                              "predicted_failure") \
+        .join(labels.where(wanted).select("machine_id", "timestamp", "label"), ["machine_id", "timestamp"])
+    return joined.groupBy(PARTITION_COLUMN, "model_version", "label", "predicted_failure").count()
+
+
+def day_outcomes(predictions: DataFrame, labels: DataFrame, failures: Sequence[Event], days: Sequence[date],
+                 horizon_hours: int, gap_hours: float) -> list[DayOutcome]:
+    """Outcomes of those of `days` whose labels are final, per model version (none for the others).
+
+    `predictions` reach one horizon before the first day (alarms of the evening before warn a
+    failure of the early morning, and set its lead); `failures` one horizon past the last day (an
+    alarm of a day's last point may be right about a failure just after midnight).
+    """
+    judged = sorted(final_days(labels.where(F.col(PARTITION_COLUMN).isin([d.isoformat() for d in days]))))
+    if not judged:
+        return []
+    cells: dict[tuple[date, str], dict[tuple[str, str], int]] = {}
+    for r in judged_cells(predictions, labels, judged).collect():
+        cells.setdefault((r[PARTITION_COLUMN], r["model_version"]), {})[(r["label"], r["predicted_failure"])] = r["count"]
+    machines = {(r[PARTITION_COLUMN], r["model_version"]): r["machines"] for r in
+                predictions.where(F.col(PARTITION_COLUMN).isin([d.isoformat() for d in judged]))
+                .groupBy(PARTITION_COLUMN, "model_version").agg(F.countDistinct("machine_id").alias("machines"))
+                .collect()}
+    alarms: dict[str, list[Event]] = {}  # by model version: a version's alarms judge that version
+    for r in predictions.where(F.col("predicted_failure") != NO_FAILURE) \
+            .select("model_version", "machine_id", "predicted_failure", "timestamp").collect():
+        alarms.setdefault(r["model_version"], []).append(Event(int(r["machine_id"]), r["predicted_failure"],
+                                                                r["timestamp"]))
+    outcomes = []
+    for (day, version), counts in sorted(cells.items()):
+        start, end = midnight(day), midnight(day + timedelta(days=1))
+        mine = alarms.get(version, [])
+        events = evaluate_events(mine, failures, horizon_hours, machines.get((day, version), 0), start, end,
+                                 gap_hours, earlier_alarms=mine)
+        outcomes.append(DayOutcome(day, version, evaluation_from_counts(counts), events))
+    return outcomes
+
+
+def weekly(outcomes: Sequence[DayOutcome]) -> list[tuple[date, Optional[float], Optional[float]]]:
+    """(Monday, event recall, alarm precision) per week, pooled over the week's failures and episodes."""
+    weeks: dict[date, list[int]] = {}
+    for o in outcomes:
+        monday = o.day - timedelta(days=o.day.weekday())
+        pooled = weeks.setdefault(monday, [0, 0, 0, 0])
+        pooled[0] += o.events.failures
+        pooled[1] += o.events.warned
+        pooled[2] += o.events.episodes
+        pooled[3] += o.events.true_episodes
+    return [(monday, w[1] / w[0] if w[0] else None, w[3] / w[2] if w[2] else None) for monday, w in sorted(weeks.items())]
