@@ -1,6 +1,7 @@
 """Record one training as an MLflow run: parameters, metrics, confusion matrix, importances, the model."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -70,7 +71,10 @@ def log_training(
     from mlflow.models import infer_signature
 
     sample = example_input.limit(5)
-    signature = infer_signature(sample.toPandas(), model.transform(sample).select(PREDICTED).toPandas())
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot carry missing values: machine_id and age never miss.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+        signature = infer_signature(sample.toPandas(), model.transform(sample).select(PREDICTED).toPandas())
     with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         mlflow.log_metrics(evaluation.metrics())
