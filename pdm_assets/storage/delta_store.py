@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteR
              "ProtocolChangedException", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
 OUTSIDE_DAYS = ("DELTA_REPLACE_WHERE_MISMATCH",)
 WRITE_ATTEMPTS = 4
+# The first days recorded create the ledger. Threads of one step (raw_events ingests four tables at
+# once) would each try to create it, and all but one fail: a table's first commit is not retried.
+# Appends are milliseconds locally and rare on a cluster, so they all go one at a time.
+_LEDGER_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
 
 
@@ -304,16 +309,19 @@ class DeltaTableStore:
         if ledger is not None:  # local: delta-rs appends in milliseconds, where a Spark job takes a second
             import pyarrow as pa
 
-            delta_log.append(ledger, pa.table({
+            rows = pa.table({
                 "table_name": pa.array([table] * len(days), pa.string()),
                 PARTITION_COLUMN: pa.array(list(days), pa.date32()),
                 "table_version": pa.array([version] * len(days), pa.int64()),
                 "recorded_at": pa.array([now] * len(days), pa.timestamp("us", tz="UTC")),
-            }))
+            })
+            with _LEDGER_LOCK:
+                delta_log.append(ledger, rows)
             return
-        rows = [(table, d, version, now.replace(tzinfo=None)) for d in days]
-        self._committing(lambda: self.catalog.save(
-            spark.createDataFrame(rows, LEDGER_SCHEMA).write.format("delta").mode("append"), LEDGER), LEDGER, ())
+        frame = spark.createDataFrame([(table, d, version, now.replace(tzinfo=None)) for d in days], LEDGER_SCHEMA)
+
+        with _LEDGER_LOCK:
+            self._committing(lambda: self.catalog.save(frame.write.format("delta").mode("append"), LEDGER), LEDGER, ())
 
     def _ledger_days(self, table: str, spark: Optional[SparkSession]) -> set[date]:
         ledger = self.catalog.location(LEDGER)

@@ -1,6 +1,7 @@
 """The Delta table store replaces exactly its days in one commit, refuses what would corrupt a table, and names it."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -143,6 +144,24 @@ def test_unity_catalog_tables_go_by_their_three_part_names(spark, tmp_path):
     assert sorted(tuple(r) for r in spark.table("spark_catalog.pdm_uc_test.t").collect()) == [(1, "a", D1), (2, "c", D2)]
     assert _rows(store, spark, version=second.version - 1) == [(1, "a", D1), (1, "b", D2)]
     assert store.distinct_values_by_day("t", "value", spark) == {D1: {"a"}, D2: {"c"}}
+
+
+@pytest.mark.parametrize("catalog", ["local", "unity"])
+def test_tables_written_at_once_record_their_empty_days_in_one_new_ledger(spark, tmp_path, catalog):
+    """raw_events writes four tables from four threads; the first days without rows create the ledger."""
+    if catalog == "local":
+        store = DeltaTableStore.local(tmp_path)
+    else:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS pdm_uc_race LOCATION '{tmp_path / 'uc'}'")
+        store = DeltaTableStore(UnityCatalog("spark_catalog", "pdm_uc_race"))
+    tables = [f"t{i}" for i in range(4)]
+    with ThreadPoolExecutor(max_workers=len(tables)) as pool:  # each table has rows on D1 only
+        futures = [pool.submit(store.write, _frame(spark, [(1, "a", D1)]), t, [D1, D2, D3]) for t in tables]
+    for future in futures:
+        future.result()
+    assert all(store.existing_days(t, spark) == [D1, D2, D3] for t in tables)
+    recorded = sorted((r["table_name"], r["date"]) for r in store.read(spark, LEDGER).collect())
+    assert recorded == [(t, d) for t in tables for d in (D2, D3)]
 
 
 def test_the_day_predicate_is_a_range_when_it_can_be():
