@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
-from pdm_assets.pipeline.alerts import alerts_by_day, open_alerts_markdown
+from pdm_assets.pipeline.alerts import alerts_by_day, open_alerts, open_alerts_markdown
 from pdm_assets.pipeline.events import episode_gap_hours
 from pdm_assets.resources.tables import (
     ALLOW_MISSING_DAYS, MissingUpstreamDaysError, commit_metadata, day_commit_metadata, shown,
@@ -75,7 +75,7 @@ def build_alert_assets(partitions: DailyPartitionsDefinition, cadence_hours: int
             }, partition_key=day.isoformat())
         last = by_day.get(days[-1].isoformat(), [])
         rules = sorted({a["decision_rule"] for a in stored})
-        top = sorted((a for a in last if a["status"] == "open"), key=lambda a: -a["latest_probability"])[:5]
+        top = open_alerts(last)[:5]
         yield MaterializeResult(metadata={
             **run_window_metadata(days, len(stored)),
             "open_alerts_table": MetadataValue.md(f"**Open at the end of {days[-1]}**\n\n" + open_alerts_markdown(last)),

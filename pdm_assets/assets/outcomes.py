@@ -1,5 +1,5 @@
 """prediction_outcomes: each day's predictions judged against what happened, once its labels are final."""
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Iterator
 
 from dagster import (
@@ -21,40 +21,16 @@ from pdm_assets.pipeline.evaluation import failure_events
 from pdm_assets.pipeline.events import episode_gap_hours
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
-from pdm_assets.pipeline.outcomes import OUTCOME_SCHEMA, DayOutcome, day_outcomes, weekly
+from pdm_assets.pipeline.outcomes import (
+    OUTCOME_SCHEMA, DayOutcome, day_figures, day_outcomes, pooled_week, weekly_markdown,
+)
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
 
 
 def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
-    """Plain floats per day (the asset's Plots tab draws them over the days); a second version's prefixed."""
-    metadata: dict[str, MetadataValue] = {}
-    for index, outcome in enumerate(sorted(outcomes, key=lambda o: -o.rows.rows)):
-        prefix = "" if index == 0 else f"v{outcome.model_version}_"
-        metadata.update({f"{prefix}{k}": MetadataValue.float(v) for k, v in outcome.figures().items()})
-        metadata[f"{prefix}model_version"] = MetadataValue.text(outcome.model_version)
-    return metadata
-
-
-def _pooled(outcomes: list[DayOutcome], last: date) -> dict:
-    """Failures warned and alarm episodes over the 7 judged days up to `last`, pooled."""
-    week = [o for o in outcomes if o.day > last - timedelta(days=7)]
-    failures, warned = sum(o.events.failures for o in week), sum(o.events.warned for o in week)
-    episodes, true = sum(o.events.episodes for o in week), sum(o.events.true_episodes for o in week)
-    return {"from": min(o.day for o in week).isoformat(), "to": last.isoformat(), "failures": failures,
-            "warned": warned, "event_recall": warned / failures if failures else None, "episodes": episodes,
-            "false_episodes": episodes - true, "alarm_precision": true / episodes if episodes else None}
-
-
-def _shown(value) -> str:
-    return f"{value:.2f}" if value is not None else "n/a"
-
-
-def _weekly_markdown(outcomes: list[DayOutcome]) -> str:
-    rows = weekly(outcomes)
-    if not rows:
-        return "No day of the run has final labels yet."
-    return "\n".join(["| week of | event recall | alarm precision |", "|---|---|---|",
-                      *(f"| {monday} | {_shown(recall)} | {_shown(precision)} |" for monday, recall, precision in rows)])
+    """Plain floats per day: the asset's Plots tab draws them over the days."""
+    return {name: MetadataValue.float(v) if isinstance(v, float) else MetadataValue.text(v)
+            for name, v in day_figures(outcomes).items()}
 
 
 def build_outcome_assets(partitions: DailyPartitionsDefinition, features: FeatureParams,
@@ -108,8 +84,8 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
             **run_window_metadata(days, len(outcomes)),
             "days_judged": MetadataValue.int(len(by_day)),
             "days_waiting_for_final_labels": MetadataValue.text(", ".join(waiting[-10:]) or "none"),
-            "weekly_realized_quality": MetadataValue.md(_weekly_markdown(outcomes)),
-            "last_7_judged_days": MetadataValue.json(_pooled(outcomes, max(by_day)) if by_day else {}),
+            "weekly_realized_quality": MetadataValue.md(weekly_markdown(outcomes)),
+            "last_7_judged_days": MetadataValue.json(pooled_week(outcomes, max(by_day)) if by_day else {}),
             **commit_metadata(store, commit),
         })
 

@@ -85,9 +85,14 @@ def alerts_by_day(predictions: DataFrame, days: Sequence[date], gap_hours: float
     )
 
 
+def open_alerts(alerts: list[dict]) -> list[dict]:
+    """A day's open alerts, the most probable first."""
+    return sorted((a for a in alerts if a["status"] == "open"), key=lambda a: -a["latest_probability"])
+
+
 def open_alerts_markdown(alerts: list[dict], limit: int = 20) -> str:
     """A markdown table of a day's open alerts, the most probable first (the planner's morning view)."""
-    rows = sorted((a for a in alerts if a["status"] == "open"), key=lambda a: -a["latest_probability"])
+    rows = open_alerts(alerts)
     if not rows:
         return "No open alerts."
     lines = ["| machine | component | latest probability | peak | warning since | hours | alarms | model |",

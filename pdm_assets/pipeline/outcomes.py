@@ -112,3 +112,38 @@ def weekly(outcomes: Sequence[DayOutcome]) -> list[tuple[date, Optional[float], 
         pooled[2] += o.events.episodes
         pooled[3] += o.events.true_episodes
     return [(monday, w[1] / w[0] if w[0] else None, w[3] / w[2] if w[2] else None) for monday, w in sorted(weeks.items())]
+
+
+def pooled_week(outcomes: Sequence[DayOutcome], last: date) -> dict:
+    """Failures warned and alarm episodes over the 7 judged days up to `last`, pooled."""
+    week = [o for o in outcomes if last - timedelta(days=7) < o.day <= last]
+    failures, warned = sum(o.events.failures for o in week), sum(o.events.warned for o in week)
+    episodes, true = sum(o.events.episodes for o in week), sum(o.events.true_episodes for o in week)
+    return {"from": min(o.day for o in week).isoformat(), "to": last.isoformat(), "failures": failures,
+            "warned": warned, "event_recall": warned / failures if failures else None, "episodes": episodes,
+            "false_episodes": episodes - true, "alarm_precision": true / episodes if episodes else None}
+
+
+def day_figures(outcomes: Sequence[DayOutcome]) -> dict[str, float | str]:
+    """A day's figures by name; the version that scored most rows plain, any other prefixed `v<version>_`."""
+    figures: dict[str, float | str] = {}
+    for index, outcome in enumerate(sorted(outcomes, key=lambda o: -o.rows.rows)):
+        prefix = "" if index == 0 else f"v{outcome.model_version}_"
+        figures.update({f"{prefix}{k}": v for k, v in outcome.figures().items()})
+        figures[f"{prefix}model_version"] = outcome.model_version
+    return figures
+
+
+def ratio_text(value: Optional[float]) -> str:
+    """A ratio as two decimals, or n/a where it is undefined (no failures, no alarms)."""
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
+def weekly_markdown(outcomes: Sequence[DayOutcome]) -> str:
+    """Realized event recall and alarm precision per week, as a markdown table."""
+    rows = weekly(outcomes)
+    if not rows:
+        return "No day of the run has final labels yet."
+    return "\n".join(["| week of | event recall | alarm precision |", "|---|---|---|",
+                      *(f"| {monday} | {ratio_text(recall)} | {ratio_text(precision)} |"
+                        for monday, recall, precision in rows)])

@@ -1,12 +1,15 @@
 """A day's predictions judged once its labels are final: rows, failures warned (also from the evening before)."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from pdm_assets.pipeline.events import Event
-from pdm_assets.pipeline.outcomes import OUTCOME_SCHEMA, day_outcomes, weekly
+from pdm_assets.pipeline.outcomes import (
+    OUTCOME_SCHEMA, day_figures, day_outcomes, pooled_week, weekly, weekly_markdown,
+)
 from pdm_assets_tests.pipeline.test_alerts import SCHEMA, _row
 
 D0, D1, D2 = date(2015, 3, 1), date(2015, 3, 2), date(2015, 3, 3)
@@ -57,3 +60,19 @@ def test_no_final_day_no_outcome_and_weeks_pool_their_days(predictions, labels):
     assert day_outcomes(predictions, labels, FAILURES, [D2], 24, 12) == []
     outcomes = day_outcomes(predictions, labels, FAILURES, [D1], 24, 12)
     assert weekly(outcomes) == [(date(2015, 3, 2), 1.0, 0.5)]
+
+
+def test_a_week_pools_its_judged_days_and_a_second_version_is_named_apart(predictions, labels):
+    (d1,) = day_outcomes(predictions, labels, FAILURES, [D1], 24, 12)
+    week_later = replace(d1, day=D1 + timedelta(days=7))
+    challenger = replace(d1, model_version="4", rows=replace(d1.rows, rows=d1.rows.rows - 1))
+    week = pooled_week([d1, week_later], D1 + timedelta(days=7))
+    assert (week["from"], week["failures"], week["warned"], week["episodes"], week["false_episodes"]) == (
+        (D1 + timedelta(days=7)).isoformat(), 1, 1, 2, 1)  # D1 is 7 days back: the week before
+    assert week["event_recall"] == 1.0 and week["alarm_precision"] == 0.5
+    figures = day_figures([challenger, d1])  # the version that scored most rows is the plain one
+    assert figures["model_version"] == "3" and figures["v4_model_version"] == "4"
+    assert figures["v4_event_recall"] == figures["event_recall"] == 1.0
+    table = weekly_markdown([d1, week_later]).splitlines()
+    assert table[2:] == ["| 2015-03-02 | 1.00 | 0.50 |", "| 2015-03-09 | 1.00 | 0.50 |"]
+    assert weekly_markdown([]) == "No day of the run has final labels yet."
