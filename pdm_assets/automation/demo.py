@@ -35,8 +35,10 @@ def _ensure_dagster_home(home: Path) -> Path:
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or home / "dagster")
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():  # runs offline: no usage telemetry
-        config.write_text("telemetry:\n  enabled: false\n")
+    if not config.exists():  # runs offline (no usage telemetry); a range's per-day records in one transaction
+        from pdm_assets.automation.event_log import instance_yaml
+
+        config.write_text(instance_yaml(dagster_home))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
     return dagster_home
@@ -188,6 +190,8 @@ def _model_lines(result) -> list[str]:
 
 def _alert_lines(alerts: Optional[dict], outcomes: Optional[dict]) -> list[str]:
     """Today's open alerts (top 5) and the realized figures of the last judged week."""
+    from pdm_assets.pipeline.outcomes import ratio_text
+
     lines = []
     if alerts is not None:
         top = alerts.get("top_open_alerts") or []
@@ -196,11 +200,9 @@ def _alert_lines(alerts: Optional[dict], outcomes: Optional[dict]) -> list[str]:
                                   f"({a['hours_of_warning']:.0f} h)" for a in top) or "none"))
     week = (outcomes or {}).get("last_7_judged_days")
     if week:
-        def shown(v):
-            return f"{v:.2f}" if v is not None else "n/a"
         lines.append(f"Realized: {week['from']}..{week['to']}: {week['warned']}/{week['failures']} failures warned "
-                     f"(event recall {shown(week['event_recall'])}), {week['false_episodes']} of {week['episodes']} "
-                     f"alarm episodes false (alarm precision {shown(week['alarm_precision'])})")
+                     f"(event recall {ratio_text(week['event_recall'])}), {week['false_episodes']} of "
+                     f"{week['episodes']} alarm episodes false (alarm precision {ratio_text(week['alarm_precision'])})")
     return lines
 
 

@@ -19,6 +19,7 @@ STEP_EVENTS = {
     DagsterEventType.ASSET_MATERIALIZATION,
 }
 CLEAR_LINE = "\r\033[K"
+LINE_UP = "\033[F"
 
 
 class Terminal:
@@ -28,11 +29,16 @@ class Terminal:
         self.stream = stream
         self.live = stream.isatty()
         self._status = ""
+        self._last = ""
         self._lock = threading.Lock()
 
-    def say(self, line: str) -> None:
+    def say(self, line: str, replacing: Optional[str] = None) -> None:
+        """Print a line; on an interactive terminal, over `replacing` if that was the last line printed."""
         with self._lock:
             prefix = CLEAR_LINE if self.live and self._status else ""
+            if self.live and replacing is not None and replacing == self._last:
+                prefix += LINE_UP + CLEAR_LINE  # a step's end line takes the place of its start line
+            self._last = line
             self.stream.write(f"{prefix}{line}\n")
             if self.live and self._status:
                 self.stream.write(self._status)
@@ -100,7 +106,7 @@ def embedded_spark_tasks() -> Optional[str]:
     from pyspark import SparkContext
 
     context = SparkContext._active_spark_context
-    if context is None:
+    if context is None or getattr(context, "_jsc", None) is None:  # starting or stopping
         return None
     tracker = context.statusTracker()
     stages = [s for s in map(tracker.getStageInfo, tracker.getActiveStageIds()) if s is not None]
@@ -118,6 +124,7 @@ class StepProgress:
         self.terminal, self.spark_tasks, self.interval = terminal, spark_tasks, interval
         self.started: dict[str, float] = {}
         self.rows: dict[str, int] = {}
+        self._start_lines: dict[str, str] = {}
         self.finished: list[str] = []
         self._cursor: Optional[str] = None
         self._stop = threading.Event()
@@ -154,7 +161,8 @@ class StepProgress:
         step = event.step_key or "?"
         if event.event_type == DagsterEventType.STEP_START:
             self.started[step] = entry.timestamp
-            self.terminal.say(f"[{len(self.finished) + 1}/{self.total}] {step} ...")
+            self._start_lines[step] = f"[{len(self.finished) + 1}/{self.total}] {step} ..."
+            self.terminal.say(self._start_lines[step])
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             row_count = event.event_specific_data.materialization.metadata.get("dagster/row_count")
             self.rows[step] = self.rows.get(step, 0) + int(row_count.value if row_count else 0)
@@ -163,10 +171,11 @@ class StepProgress:
             took = entry.timestamp - self.started.pop(step, entry.timestamp)
             head = f"[{len(self.finished)}/{self.total}] {step}"
             if event.event_type == DagsterEventType.STEP_SUCCESS:
-                self.terminal.say(f"{head} done in {took:.0f} s, {self.rows.get(step, 0):,} rows")
+                self.terminal.say(f"{head} done in {took:.0f} s, {self.rows.get(step, 0):,} rows",
+                                  replacing=self._start_lines.pop(step, None))
             else:
                 said = _innermost(event.step_failure_data.error)
-                self.terminal.say(f"{head} FAILED after {took:.0f} s: {said}")
+                self.terminal.say(f"{head} FAILED after {took:.0f} s: {said}")  # below its start line
 
     def status_line(self) -> str:
         now = time.time()
@@ -174,7 +183,10 @@ class StepProgress:
         parts = [f"{len(self.finished)}/{self.total} steps done, {now - self._began:.0f} s"]
         if running:
             parts.append(f"running {running}")
-        tasks = self.spark_tasks()
+        try:
+            tasks = self.spark_tasks()
+        except Exception:  # Spark's status is a bonus: a session starting or stopping must not end the display
+            tasks = None
         if tasks:
             parts.append(tasks)
         return "  " + " | ".join(parts)

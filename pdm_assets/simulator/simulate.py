@@ -148,7 +148,9 @@ def _write_days(
     """Write the four day files of every day in first..last; return rows written per dataset."""
     rows = dict.fromkeys((TELEMETRY, ERRORS, MAINT, FAILURES), 0)
     ordinals = range(first.toordinal(), last.toordinal() + 1)
-    for ordinal in tqdm(ordinals, desc="simulating days", unit="day", file=sys.stderr, disable=not progress):
+    # disable=None: a bar on a terminal only, not a line of carriage returns in a log
+    for ordinal in tqdm(ordinals, desc="simulating days", unit="day", file=sys.stderr,
+                        disable=None if progress else True):
         day = date.fromordinal(ordinal)
         values = telemetry_day(seed, fleet, schedule.failures, ordinal)
         tables = {

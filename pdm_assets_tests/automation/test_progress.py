@@ -67,3 +67,28 @@ def test_status_line_is_only_drawn_on_an_interactive_terminal():
     terminal.status("  1/8 steps done")
     terminal.say("a line")
     assert stream.getvalue() == "a line\n"
+
+
+def test_spark_starting_or_stopping_does_not_end_the_display():
+    def starting():  # what the embedded SparkContext said in a fresh run, before its JVM side was set
+        raise AttributeError("'SparkContext' object has no attribute '_jsc'")
+
+    progress = StepProgress(None, "run", 3, Terminal(io.StringIO()), spark_tasks=starting)
+    assert progress.status_line().startswith("  0/3 steps done") and "Spark" not in progress.status_line()
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_step_end_line_takes_the_place_of_its_start_line():
+    stream = _Tty()
+    terminal = Terminal(stream)
+    terminal.say("[1/2] a ...")
+    terminal.say("[1/2] a done in 1 s, 3 rows", replacing="[1/2] a ...")  # right below it: over it
+    terminal.say("[2/2] b ...")
+    terminal.say("warning: something")
+    terminal.say("[2/2] b done in 1 s, 3 rows", replacing="[2/2] b ...")  # a line between: below
+    assert stream.getvalue() == ("[1/2] a ...\n\033[F\r\033[K[1/2] a done in 1 s, 3 rows\n[2/2] b ...\n"
+                                 "warning: something\n[2/2] b done in 1 s, 3 rows\n")
