@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pdm_assets.simulator.events import RegimeChange
 from pdm_assets.simulator.landing import land_bulk
 from pdm_assets.simulator.paths import default_landing_dir
 from pdm_assets.simulator.simulate import ManifestError, append, generate
@@ -36,6 +37,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _regime_change(text: str) -> RegimeChange:
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"expected DAY:MODEL[:SHIFT], got {text!r}")
+    try:
+        return RegimeChange(parse_day(parts[0]), parts[1], int(parts[2]) if len(parts) == 3 else 1)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pdm-simulate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     span.add_argument("--days", type=_positive, default=365, help="number of days (default 365)")
     span.add_argument("--until", type=parse_day, help="last day, inclusive (YYYY-MM-DD or yesterday)")
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--regime-change", type=_regime_change, default=None, metavar="DAY:MODEL[:SHIFT]",
+                     help="from DAY on, failures of MODEL's machines are announced by the drift and errors of "
+                          "the component SHIFT (default 1) further, e.g. 2015-10-01:model3")
 
     app = commands.add_parser("append", parents=[common], help="continue the timeline in the landing folder")
     span = app.add_mutually_exclusive_group()
@@ -79,7 +93,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     progress = not args.no_progress
     try:
         if args.command == "generate":
-            summary = generate(landing, args.machines, args.start, args.days, args.seed, args.until, progress)
+            summary = generate(landing, args.machines, args.start, args.days, args.seed, args.until, progress,
+                               args.regime_change)
         elif args.command == "append":
             summary = append(landing, args.days, progress, until=args.until)
         else:

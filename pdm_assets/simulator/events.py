@@ -7,12 +7,14 @@ precursors of a failure on day D+1 be written with day D before day D+1 exists.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date
+from typing import Optional
 
 import numpy as np
 
 from pdm_assets.simulator import params as p
+from pdm_assets.simulator.columns import MACHINE_MODELS
 from pdm_assets.simulator.params import Stream, stream
 
 
@@ -81,6 +83,42 @@ class Failures(Events):
     window: np.ndarray  # hours of telemetry drift before the failure
     amp: np.ndarray  # drift at the failure, in signal stds
     precursor: np.ndarray  # whether paired errors precede it
+    pattern: np.ndarray  # the component whose drift and errors announce it (its own, unless the regime changed)
+
+
+@dataclass(frozen=True)
+class RegimeChange:
+    """From `day` on, failures of the machines of one model are announced as another component's would be.
+
+    A firmware or sensor change in the field: the drift and the precursor errors before a failure of
+    component c are those of component c + `shift` (mod 4). A model trained before the change warns the
+    wrong component, or nothing, from that day: what the decay check on realized outcomes must catch.
+    """
+
+    day: date
+    machine_model: str  # "model1".."model4"
+    shift: int = 1
+
+    def __post_init__(self) -> None:
+        if self.machine_model not in MACHINE_MODELS:
+            raise ValueError(f"regime change: machine model must be one of {', '.join(MACHINE_MODELS)}, "
+                             f"got {self.machine_model!r}")
+        if self.shift % len(p.SCHEDULED_P) == 0:
+            raise ValueError(f"regime change: a shift of {self.shift} components changes nothing")
+
+    def apply(self, failures: Failures, fleet: Fleet) -> Failures:
+        changed = (failures.hour >= self.day.toordinal() * 24) & (
+            fleet.model[failures.machine] == MACHINE_MODELS.index(self.machine_model))
+        shifted = (failures.code + self.shift) % len(p.SCHEDULED_P)
+        return replace(failures, pattern=np.where(changed, shifted, failures.pattern))
+
+    def to_json(self) -> dict:
+        return {"day": self.day.isoformat(), "machine_model": self.machine_model, "shift": self.shift}
+
+    @classmethod
+    def from_json(cls, value: Optional[dict]) -> Optional["RegimeChange"]:
+        return None if value is None else cls(date.fromisoformat(value["day"]), value["machine_model"],
+                                              int(value["shift"]))
 
 
 @dataclass(frozen=True)
@@ -125,7 +163,7 @@ def simulate_schedule(seed: int, fleet: Fleet, first_day: date, horizon: date) -
         fm, fc = np.nonzero(failed)
         f_hour = ordinal * 24 + np.where(u_hour[fm, fc] < p.FAILURE_EARLY_P, p.FAILURE_EARLY_HOUR, p.MAINT_HOUR)
         failures.append(
-            Failures(f_hour, fm, fc, window[fm, fc], amp[fm, fc], u_prec[fm, fc] < p.PRECURSOR_P[fc])
+            Failures(f_hour, fm, fc, window[fm, fc], amp[fm, fc], u_prec[fm, fc] < p.PRECURSOR_P[fc], fc)
         )
         sm, sc = np.nonzero(scheduled)
         # a failed component is replaced at the time of the failure
@@ -151,7 +189,7 @@ def day_errors(seed: int, n_machines: int, failures: Failures, ordinal: int) -> 
     lead = failures.hour - p.PRECURSOR_LEAD_H
     coming = failures.select(failures.precursor & (lead // 24 == ordinal))
     for comp, errors in enumerate(p.PRECURSOR_ERRORS):
-        of_comp = coming.select(coming.code == comp)
+        of_comp = coming.select(coming.pattern == comp)
         for error in errors:
             parts.append(Events(of_comp.hour - p.PRECURSOR_LEAD_H, of_comp.machine, np.full(len(of_comp), error)))
     merged = Events.concat(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from pdm_assets.simulator import params as p
 from pdm_assets.simulator.columns import ERRORS, FAILURES, MACHINES, MAINT, TELEMETRY
-from pdm_assets.simulator.events import Fleet, Schedule, day_errors, make_fleet, simulate_schedule
+from pdm_assets.simulator.events import Fleet, RegimeChange, Schedule, day_errors, make_fleet, simulate_schedule
 from pdm_assets.simulator.paths import MACHINES_FILE, MAINT_HISTORY_FILE, MANIFEST_FILE, day_file
 from pdm_assets.simulator.telemetry import telemetry_day
 from pdm_assets.simulator.writer import event_table, machines_table, telemetry_table, write_bytes, write_table
@@ -56,12 +56,14 @@ def generate(
     seed: int = 42,
     until: Optional[date] = None,
     progress: bool = True,
+    regime_change: Optional[RegimeChange] = None,
 ) -> SimulationSummary:
     """Write a fresh timeline of `days` days from `start` (or from `start` to `until` inclusive).
 
     Writes machines, the maintenance history before `start`, one file per dataset and day, and
     the manifest `append` continues from. Existing files of those days are replaced; files of
-    other days are left alone.
+    other days are left alone. With `regime_change`, one machine model's failures are announced
+    differently from its day on (the manifest keeps it, so `append` continues the same way).
     """
     if until is not None:
         days = (until - start).days + 1
@@ -71,7 +73,7 @@ def generate(
         )
     began = time.perf_counter()
     landing, last = Path(landing_dir), start + timedelta(days=days - 1)
-    rows = _run(landing, seed, machines, start, start, last, progress)
+    rows = _run(landing, seed, machines, start, start, last, progress, regime_change)
     return SimulationSummary(landing, seed, machines, start, last, days, rows, time.perf_counter() - began)
 
 
@@ -93,14 +95,16 @@ def append(
     new_last = until if until is not None else last + timedelta(days=days)
     rows: dict[str, int] = {}
     if new_last > last:
-        rows = _run(landing, seed, machines, first, last + timedelta(days=1), new_last, progress)
+        rows = _run(landing, seed, machines, first, last + timedelta(days=1), new_last, progress,
+                    RegimeChange.from_json(manifest.get("regime_change")))
     written = max((new_last - last).days, 0)
     seconds = time.perf_counter() - began
     return SimulationSummary(landing, seed, machines, first, max(last, new_last), written, rows, seconds)
 
 
 def _run(
-    landing: Path, seed: int, machines: int, first: date, write_from: date, last: date, progress: bool
+    landing: Path, seed: int, machines: int, first: date, write_from: date, last: date, progress: bool,
+    regime_change: Optional[RegimeChange] = None,
 ) -> dict[str, int]:
     """Simulate the timeline from `first` and write the days write_from..last, then the manifest.
 
@@ -110,6 +114,8 @@ def _run(
     """
     fleet = make_fleet(seed, machines)
     schedule = simulate_schedule(seed, fleet, first, last + timedelta(days=LOOKAHEAD_DAYS))
+    if regime_change is not None:  # no random draw changes: only how the failures are announced
+        schedule = replace(schedule, failures=regime_change.apply(schedule.failures, fleet))
     rows: dict[str, int] = {}
     if write_from == first:
         history = schedule.history()
@@ -119,6 +125,8 @@ def _run(
     rows.update(_write_days(landing, seed, fleet, schedule, write_from, last, progress))
     manifest = {"seed": seed, "machines": machines, "first_day": first.isoformat(),
                 "last_day": last.isoformat(), "version": p.VERSION}
+    if regime_change is not None:
+        manifest["regime_change"] = regime_change.to_json()
     write_bytes(landing / MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())
     return rows
 

@@ -42,8 +42,8 @@ def add_drift(values: np.ndarray, failures: Failures, ordinal: int) -> None:
     near = failures.select((failures.hour > day0) & (failures.hour - failures.window < day0 + HOURS))
     if not len(near):
         return
-    signal = p.DRIFT_SIGNAL[near.code]
+    signal = p.DRIFT_SIGNAL[near.pattern]
     offset = drift_ramp(near, day0 + np.arange(HOURS))
-    offset *= (p.DRIFT_SIGN[near.code] * p.SIGNAL_STD[signal])[:, None]
+    offset *= (p.DRIFT_SIGN[near.pattern] * p.SIGNAL_STD[signal])[:, None]
     # np.add.at accumulates when two failures of one machine overlap (plain += would not)
     np.add.at(values, (near.machine[:, None], np.arange(HOURS)[None, :], signal[:, None]), offset)
