@@ -40,9 +40,10 @@ def _positive(text: str) -> int:
 def _regime_change(text: str) -> RegimeChange:
     parts = text.split(":")
     if len(parts) not in (2, 3):
-        raise argparse.ArgumentTypeError(f"expected DAY:MODEL[:SHIFT], got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected DAY:MODELS[:SHIFT], got {text!r}")
     try:
-        return RegimeChange(parse_day(parts[0]), parts[1], int(parts[2]) if len(parts) == 3 else 1)
+        return RegimeChange(parse_day(parts[0]), tuple(m for m in parts[1].split(",") if m),
+                            int(parts[2]) if len(parts) == 3 else 1)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
@@ -66,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     span.add_argument("--days", type=_positive, default=365, help="number of days (default 365)")
     span.add_argument("--until", type=parse_day, help="last day, inclusive (YYYY-MM-DD or yesterday)")
     gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--regime-change", type=_regime_change, default=None, metavar="DAY:MODEL[:SHIFT]",
-                     help="from DAY on, failures of MODEL's machines are announced by the drift and errors of "
-                          "the component SHIFT (default 1) further, e.g. 2015-10-01:model3")
+    gen.add_argument("--regime-change", type=_regime_change, default=None, metavar="DAY:MODELS[:SHIFT]",
+                     help="from DAY on, failures of the machines of MODELS (comma-separated) are announced by the "
+                          "drift and errors of the component SHIFT (default 1) further, e.g. 2015-10-01:model3")
 
     app = commands.add_parser("append", parents=[common], help="continue the timeline in the landing folder")
     span = app.add_mutually_exclusive_group()

@@ -88,7 +88,7 @@ class Failures(Events):
 
 @dataclass(frozen=True)
 class RegimeChange:
-    """From `day` on, failures of the machines of one model are announced as another component's would be.
+    """From `day` on, failures of the machines of some models are announced as another component's would be.
 
     A firmware or sensor change in the field: the drift and the precursor errors before a failure of
     component c are those of component c + `shift` (mod 4). A model trained before the change warns the
@@ -96,28 +96,29 @@ class RegimeChange:
     """
 
     day: date
-    machine_model: str  # "model1".."model4"
+    machine_models: tuple[str, ...]  # of "model1".."model4"
     shift: int = 1
 
     def __post_init__(self) -> None:
-        if self.machine_model not in MACHINE_MODELS:
-            raise ValueError(f"regime change: machine model must be one of {', '.join(MACHINE_MODELS)}, "
-                             f"got {self.machine_model!r}")
+        unknown = [m for m in self.machine_models if m not in MACHINE_MODELS]
+        if unknown or not self.machine_models:
+            raise ValueError(f"regime change: machine models must be some of {', '.join(MACHINE_MODELS)}, "
+                             f"got {', '.join(self.machine_models) or 'none'}")
         if self.shift % len(p.SCHEDULED_P) == 0:
             raise ValueError(f"regime change: a shift of {self.shift} components changes nothing")
 
     def apply(self, failures: Failures, fleet: Fleet) -> Failures:
-        changed = (failures.hour >= self.day.toordinal() * 24) & (
-            fleet.model[failures.machine] == MACHINE_MODELS.index(self.machine_model))
+        models = [MACHINE_MODELS.index(m) for m in self.machine_models]
+        changed = (failures.hour >= self.day.toordinal() * 24) & np.isin(fleet.model[failures.machine], models)
         shifted = (failures.code + self.shift) % len(p.SCHEDULED_P)
         return replace(failures, pattern=np.where(changed, shifted, failures.pattern))
 
     def to_json(self) -> dict:
-        return {"day": self.day.isoformat(), "machine_model": self.machine_model, "shift": self.shift}
+        return {"day": self.day.isoformat(), "machine_models": list(self.machine_models), "shift": self.shift}
 
     @classmethod
     def from_json(cls, value: Optional[dict]) -> Optional["RegimeChange"]:
-        return None if value is None else cls(date.fromisoformat(value["day"]), value["machine_model"],
+        return None if value is None else cls(date.fromisoformat(value["day"]), tuple(value["machine_models"]),
                                               int(value["shift"]))
 
 

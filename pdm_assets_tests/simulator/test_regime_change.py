@@ -14,7 +14,7 @@ from pdm_assets.simulator.simulate import read_manifest
 from pdm_assets_tests.simulator.test_determinism import snapshot
 
 START = date(2015, 3, 1)
-CHANGE = RegimeChange(date(2015, 3, 21), "model3")
+CHANGE = RegimeChange(date(2015, 3, 21), ("model3",))
 SMALL = dict(machines=40, start=START, days=40, seed=5, progress=False)
 
 
@@ -60,16 +60,17 @@ def test_append_continues_the_regime_the_manifest_keeps(tmp_path):
     generate(tmp_path / "once", regime_change=CHANGE, **SMALL)
     generate(tmp_path / "steps", regime_change=CHANGE, **{**SMALL, "days": 15})
     append(tmp_path / "steps", days=25)
-    assert read_manifest(tmp_path / "steps")["regime_change"] == {"day": "2015-03-21", "machine_model": "model3",
+    assert read_manifest(tmp_path / "steps")["regime_change"] == {"day": "2015-03-21", "machine_models": ["model3"],
                                                                   "shift": 1}
     assert snapshot(tmp_path / "once") == snapshot(tmp_path / "steps")
 
 
 def test_a_regime_change_is_given_on_the_command_line_and_checked(tmp_path, capsys):
     assert simulate_cli(["generate", "--landing", str(tmp_path / "l"), "--machines", "5", "--days", "3",
-                         "--no-progress", "--regime-change", "2015-01-02:model1:2"]) == 0
-    assert read_manifest(tmp_path / "l")["regime_change"]["shift"] == 2
+                         "--no-progress", "--regime-change", "2015-01-02:model1,model4:2"]) == 0
+    assert read_manifest(tmp_path / "l")["regime_change"] == {"day": "2015-01-02", "machine_models": ["model1", "model4"],
+                                                              "shift": 2}
     assert simulate_cli(["generate", "--landing", str(tmp_path / "m"), "--regime-change", "2015-01-02:model9"]) == 2
-    assert "machine model must be one of model1, model2, model3, model4" in capsys.readouterr().err
+    assert "machine models must be some of model1, model2, model3, model4, got model9" in capsys.readouterr().err
     with pytest.raises(ValueError, match="changes nothing"):
-        RegimeChange(date(2015, 1, 2), "model1", shift=4)
+        RegimeChange(date(2015, 1, 2), ("model1",), shift=4)
