@@ -23,7 +23,8 @@ from pdm_assets.automation.schedules import (
     DEFAULT_TIMEZONE,
     build_schedules,
 )
-from pdm_assets.automation.sensors import scoring_sensors
+from pdm_assets.automation.sensors import build_retraining_sensor, scoring_sensors
+from pdm_assets.pipeline.decay import DecayRule
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.pipeline.training import TrainingParams
@@ -57,6 +58,7 @@ class Settings:
     mlflow_registry_uri: str = ""
     model_name: str = "pdm_failure_model"
     rescore_days: int = 7  # days champion_sensor re-scores when the champion moves
+    decay: DecayRule = DecayRule()  # the model_decay check on prediction_outcomes
     scoring_cron: str = DEFAULT_SCORING_CRON
     schedule_timezone: str = DEFAULT_TIMEZONE
     retrain_cron: str = DEFAULT_RETRAIN_CRON
@@ -108,6 +110,11 @@ class Settings:
                    mlflow_registry_uri=environ.get("PDM_MLFLOW_REGISTRY_URI", "").strip(),
                    model_name=environ.get("PDM_MODEL_NAME", "").strip() or "pdm_failure_model",
                    rescore_days=_whole_number(environ, "PDM_RESCORE_DAYS", 7),
+                   decay=DecayRule(environ.get("PDM_DECAY_METRIC", "").strip() or DecayRule.metric,
+                                   _whole_number(environ, "PDM_DECAY_DAYS", DecayRule.days),
+                                   _whole_number(environ, "PDM_DECAY_BELOW", DecayRule.below),
+                                   _fraction(environ, "PDM_DECAY_MARGIN", DecayRule.margin),
+                                   _whole_number(environ, "PDM_DECAY_POOL_DAYS", DecayRule.pool_days)),
                    scoring_cron=environ.get("PDM_SCORING_CRON", "").strip() or DEFAULT_SCORING_CRON,
                    schedule_timezone=environ.get("PDM_SCHEDULE_TIMEZONE", "").strip() or DEFAULT_TIMEZONE,
                    retrain_cron=environ.get("PDM_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON,
@@ -227,7 +234,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         *build_training_assets(settings.features, settings.labels, settings.training),
         *build_scoring_assets(partitions),
         *build_alert_assets(partitions, settings.features.cadence_hours),
-        *build_outcome_assets(partitions, settings.features, settings.labels),
+        *build_outcome_assets(partitions, settings.features, settings.labels, settings.decay),
     ]
     ingest_job = define_asset_job(
         "ingest_raw_job", selection="group:raw",
@@ -259,6 +266,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         jobs=[ingest_job, features_job, ingest_and_score_job, training_job, scoring_job, pipeline_job],
         sensors=[
             *scoring_sensors(scoring_job, settings.rescore_days, DEFAULT_RESULTS_TABLE),
+            build_retraining_sensor(training_job),
             build_landing_zone_sensor(ingest_and_score_job, partitions,
                                       lookahead_days=math.ceil(settings.labels.horizon_hours / 24),
                                       lookback_days=math.ceil(settings.features.long_window_hours / 24)),

@@ -1,38 +1,62 @@
 """The whole graph on a toy data set, as a pull request check: land, ingest, features, labels, train,
-register, gate, crown, score, in one run of pipeline_job."""
+register, gate, crown, score, list alerts, judge outcomes, in one run of pipeline_job; and a regime
+change in the data's last weeks that the decay check catches and retraining_sensor acts on, once."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from dagster import instance_for_test
+from dagster import AssetCheckSeverity, build_sensor_context, instance_for_test
 
 from pdm_assets.deployments import Settings, build_definitions
 from pdm_assets.partitions import range_tags
-from pdm_assets.simulator import generate
+from pdm_assets.simulator import RegimeChange, generate
+from pdm_assets.simulator.columns import MACHINE_MODELS
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets_tests.assets.helpers import TOY_FLOORS, failure_message
 
 FIRST, LAST = date(2015, 1, 1), date(2015, 3, 31)
+# From here on every machine's failures are announced by the next component's drift and errors.
+CHANGE = RegimeChange(date(2015, 3, 8), MACHINE_MODELS)
+DECAY_DAYS = 7
 
 
 def test_one_run_of_the_whole_graph_lands_trains_crowns_and_scores(spark, pdm_home):
-    generate(pdm_home / "landing", machines=10, start=FIRST, days=90, seed=30, progress=False)
+    generate(pdm_home / "landing", machines=20, start=FIRST, days=90, seed=30, progress=False, regime_change=CHANGE)
     settings = Settings.from_env({"PDM_HOME": str(pdm_home), "PDM_START_DATE": "2015-01-01",
-                                  "PDM_END_DATE": "2015-04-01", "PDM_MODEL_NAME": "toy_pipeline_model"})
-    job = build_definitions(settings).resolve_job_def("pipeline_job")
-    run_config = {"ops": {"training_set": {"config": {"holdout_start": "2015-03-01"}},
+                                  "PDM_END_DATE": "2015-04-01", "PDM_MODEL_NAME": "toy_pipeline_model",
+                                  "PDM_DECAY_DAYS": str(DECAY_DAYS), "PDM_DECAY_BELOW": "3",
+                                  "PDM_DECAY_MARGIN": "0.3"})
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("pipeline_job")
+    # trained and judged before the change: the holdout ends the day before it
+    window = {"holdout_start": "2015-02-15", "holdout_end": CHANGE.day.isoformat()}
+    run_config = {"ops": {"training_set": {"config": window},
                           "failure_model": {"config": {**TOY_FLOORS, "min_macro_f1": 0.3,
                                                        "hyperparameters": '{"numTrees": 20, "maxDepth": 6}'}}}}
     with instance_for_test() as instance:
         result = job.execute_in_process(instance=instance, run_config=run_config, tags=range_tags(FIRST, LAST),
                                         raise_on_error=False)
-    assert result.success, failure_message(result)
-    checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+        assert result.success, failure_message(result)
+        sensor = defs.get_sensor_def("retraining_sensor")
+        resources = {"mlflow": defs.resources["mlflow"]}
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=resources))
+        again = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    checks = {key: e.passed for key, e in evaluations.items()}
     assert checks[("failure_model", "quality_gate")]
     errors = [k for k, passed in checks.items() if not passed and k[1] not in (
-        "no_null_features", "labels_final", "feature_drift", "reject_rate", "label_mix_within_bounds")]
-    assert errors == []  # every check but the warnings a toy quarter trips
-    mlflow_res = build_definitions(settings).resources["mlflow"]
+        "no_null_features", "labels_final", "feature_drift", "reject_rate", "label_mix_within_bounds", "model_decay")]
+    assert errors == []  # every check but the warnings a toy quarter trips, and the decay it must find
+
+    # the regime change: realized event recall falls, the check warns within DECAY_DAYS days of it ...
+    decay = evaluations[("prediction_outcomes", "model_decay")]
+    assert not decay.passed and decay.severity == AssetCheckSeverity.WARN, decay.description
+    first_decayed = date.fromisoformat(decay.metadata["first_decayed_day"].value)
+    assert CHANGE.day <= first_decayed <= CHANGE.day + timedelta(days=DECAY_DAYS), decay.description
+    # ... and retraining_sensor asks for exactly one training run, not one per tick
+    assert len(first.run_requests) == 1 and "model_decay" in first.run_requests[0].tags["pdm/reason"]
+    assert again.run_requests == [] and "already requested" in again.skip_message
+    mlflow_res = defs.resources["mlflow"]
     champion = str(mlflow_res.champion().version)
     predictions = DeltaTableStore.local(settings.warehouse).read(spark, "failure_predictions")
     by_day = {r["date"]: r["model_version"] for r in predictions.select("date", "model_version").distinct().collect()}

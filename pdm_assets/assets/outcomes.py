@@ -3,6 +3,9 @@ from datetime import timedelta
 from typing import Iterator
 
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
@@ -16,6 +19,8 @@ from dagster import (
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.training_report import HOLDOUT_METRIC
+from pdm_assets.pipeline.decay import DecayRule, judge_decay, pooled_figures
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.evaluation import failure_events
 from pdm_assets.pipeline.events import episode_gap_hours
@@ -33,9 +38,37 @@ def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
             for name, v in day_figures(outcomes).items()}
 
 
+DECAY = "model_decay"
+OUTCOMES = "prediction_outcomes"
+
+
+def _decay_check(mlflow, rows: list[dict], rule: DecayRule) -> AssetCheckResult:
+    """The rule on the realized figures of the version that scored the newest judged day."""
+    if not rows:
+        return AssetCheckResult(check_name=DECAY, passed=True, description="No judged day yet.")
+    newest = max(r["date"] for r in rows)
+    version = max((r for r in rows if r["date"] == newest), key=lambda r: r["rows"])["model_version"]
+    reference = mlflow.holdout_metric(version, HOLDOUT_METRIC[rule.metric])
+    metadata = {"model_version": MetadataValue.text(version), "rule": MetadataValue.text(rule.describe())}
+    if reference is None:
+        return AssetCheckResult(check_name=DECAY, passed=True, metadata=metadata,
+                                description=f"Version {version} has no holdout {rule.metric} in MLflow to compare with.")
+    verdict = judge_decay(pooled_figures([r for r in rows if r["model_version"] == version], rule.metric,
+                                         rule.pool_days), reference, rule)
+    return AssetCheckResult(
+        check_name=DECAY, passed=not verdict.decayed, severity=AssetCheckSeverity.WARN,
+        description=verdict.describe(),
+        metadata={**metadata, "holdout_figure": MetadataValue.float(reference),
+                  "threshold": MetadataValue.float(verdict.threshold),
+                  "days_below": MetadataValue.text(", ".join(d.isoformat() for d in verdict.below) or "none"),
+                  "latest_figure": MetadataValue.float(verdict.figures[-1][1]) if verdict.figures else MetadataValue.text("n/a"),
+                  "first_decayed_day": MetadataValue.text(verdict.first_decayed_day.isoformat()
+                                                          if verdict.first_decayed_day else "never")})
+
+
 def build_outcome_assets(partitions: DailyPartitionsDefinition, features: FeatureParams,
-                         labels: LabelParams) -> list[AssetsDefinition]:
-    """prediction_outcomes for one timeline, grid and label horizon."""
+                         labels: LabelParams, decay: DecayRule = DecayRule()) -> list[AssetsDefinition]:
+    """prediction_outcomes for one timeline, grid and label horizon, with the decay check."""
     horizon_days = max(1, -(-labels.horizon_hours // 24))
     gap_hours = episode_gap_hours(features.cadence_hours)
     missing_allowed = {ALLOW_MISSING_DAYS: True}
@@ -55,7 +88,11 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
                 start_offset=0, end_offset=horizon_days, allow_nonexistent_upstream_partitions=True),
                 metadata=missing_allowed),
         },
-        required_resource_keys=SPARK_STEP_RESOURCES,
+        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
+        check_specs=[AssetCheckSpec(
+            DECAY, asset=OUTCOMES,
+            description=f"Warns when the model decays on live data: {decay.describe()} (the version that scored the "
+                        "newest judged day, against its own MLflow run). retraining_sensor acts on it.")],
         group_name="scoring",
         kinds={"spark", "delta"},
     )
@@ -67,7 +104,7 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
         outcomes = day_outcomes(failure_predictions, failure_labels, failures, days, labels.horizon_hours, gap_hours)
         store = res.tables.store()
         rows = res.spark.session.createDataFrame([o.record() for o in outcomes], OUTCOME_SCHEMA)
-        commit = store.write(rows, "prediction_outcomes", days)
+        commit = store.write(rows, OUTCOMES, days)
         by_day: dict = {}
         for outcome in outcomes:
             by_day.setdefault(outcome.day, []).append(outcome)
@@ -88,5 +125,8 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
             "last_7_judged_days": MetadataValue.json(pooled_week(outcomes, max(by_day)) if by_day else {}),
             **commit_metadata(store, commit),
         })
+        # the whole table is one row per judged day and version: the rule sees the days of earlier runs too
+        judged = [r.asDict() for r in store.read(res.spark.session, OUTCOMES, version=commit.version).collect()]
+        yield _decay_check(context.resources.mlflow, judged, decay)
 
     return [prediction_outcomes]

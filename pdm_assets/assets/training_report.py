@@ -16,6 +16,10 @@ def _rounded(value: Optional[float], digits: int = 4) -> Optional[float]:
     return round(value, digits) if value is not None else None
 
 
+# Where the holdout figure of each decay metric is found among the MLflow run's metrics.
+HOLDOUT_METRIC = {"event_recall": "event_recall", "alarm_precision": "event_alarm_precision", "macro_f1": "macro_f1"}
+
+
 def run_metrics(outcome: Outcome) -> dict[str, float]:
     """Event-level figures of the holdout for the MLflow run (row-level ones are logged with the evaluation)."""
     return {f"event_{k}" if not k.startswith("event_") else k: v for k, v in outcome.holdout.events.metrics().items()}

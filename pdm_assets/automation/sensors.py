@@ -1,10 +1,13 @@
-"""Sensors that re-score when the champion moves: the last N days, or exactly the days a stale version scored."""
+"""Sensors that act on the model: re-score when the champion moves (the last N days, or exactly the days a
+stale version scored), and retrain when the champion decays on live data."""
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Iterable, Optional, Sequence
 
 from dagster import (
+    AssetCheckKey,
     AssetKey,
     DagsterInstance,
     DefaultSensorStatus,
@@ -139,3 +142,37 @@ def build_stale_predictions_sensor(job: JobDefinition, results_table: str) -> Se
 
 def scoring_sensors(job: JobDefinition, rescore_days: int, results_table: str) -> Sequence[SensorDefinition]:
     return [build_champion_sensor(job, rescore_days), build_stale_predictions_sensor(job, results_table)]
+
+
+DECAY_CHECK = AssetCheckKey(AssetKey("prediction_outcomes"), "model_decay")
+
+
+def build_retraining_sensor(training_job: JobDefinition) -> SensorDefinition:
+    """retraining_sensor: one training run when the champion's decay check starts failing."""
+
+    @sensor(job=training_job, minimum_interval_seconds=300, default_status=DefaultSensorStatus.STOPPED,
+            description="When prediction_outcomes' model_decay check fails for the current champion, request one "
+                        "training run; not again until a new champion is crowned or the check passes again.")
+    def retraining_sensor(context: SensorEvaluationContext, mlflow: MlflowResource):
+        latest = context.instance.get_latest_asset_check_evaluation_record(DECAY_CHECK)
+        if latest is None:
+            return SkipReason("model_decay has not been evaluated yet.")
+        if latest.status.value not in ("SUCCEEDED", "FAILED"):  # planned: a run is evaluating it
+            return SkipReason(f"model_decay is being evaluated (run {latest.run_id}).")
+        state = json.loads(context.cursor) if context.cursor else {}
+        if latest.status.value == "SUCCEEDED":
+            return SensorResult(skip_reason="model_decay passes.", cursor=json.dumps({}))
+        evaluation = latest.event.dagster_event.event_specific_data if latest.event else None  # AssetCheckEvaluation
+        judged = evaluation.metadata.get("model_version") if evaluation is not None else None
+        version, champion = (str(judged.value) if judged else None), _champion_version(mlflow)
+        if version is None or version != champion:
+            return SkipReason(f"model_decay failed for version {version}, but the champion is {champion}: "
+                              "waiting for the champion's own outcomes.")
+        if state.get("requested_for") == version:
+            return SkipReason(f"Retraining already requested for decayed version {version}; waiting for a new "
+                              "champion or for the check to pass.")
+        request = RunRequest(run_key=f"retrain-decayed-v{version}-{latest.id}",
+                             tags={"pdm/reason": f"model_decay failed for champion v{version}"})
+        return SensorResult(run_requests=[request], cursor=json.dumps({"requested_for": version}))
+
+    return retraining_sensor

@@ -195,6 +195,15 @@ class MlflowResource(ConfigurableResource):
         return found
 
 
+    def holdout_metric(self, version: str, metric: str) -> Optional[float]:
+        """A figure the MLflow run of a registered version logged (its holdout metrics), or None."""
+        client = self.client()
+        try:
+            run_id = client.get_model_version(self.model_name, version).run_id
+            return client.get_run(run_id).data.metrics.get(metric)
+        except MlflowException:
+            return None
+
     def run_text(self, run_id: str, name: str) -> Optional[str]:
         """A text artifact of a run, or None when the run has none by that name (an older model)."""
         import mlflow

@@ -19,7 +19,7 @@ ASSET_GROUPS = {
     "failure_predictions": "scoring", "maintenance_alerts": "scoring", "prediction_outcomes": "scoring",
 }
 SCHEDULES = {"daily_scoring_schedule", "weekly_retraining_schedule"}
-SENSORS = {"champion_sensor", "stale_predictions_sensor", "landing_zone_sensor"}
+SENSORS = {"champion_sensor", "stale_predictions_sensor", "retraining_sensor", "landing_zone_sensor"}
 
 ASSET_NODES = """
 query AssetNodes {
