@@ -14,7 +14,7 @@ from pdm_assets.assets.alerts import build_alert_assets
 from pdm_assets.assets.features import build_feature_assets
 from pdm_assets.assets.outcomes import build_outcome_assets
 from pdm_assets.assets.raw import build_raw_assets
-from pdm_assets.assets.scoring import DEFAULT_RESULTS_TABLE, build_scoring_assets
+from pdm_assets.assets.scoring import CHALLENGER_TABLE, DEFAULT_RESULTS_TABLE, build_scoring_assets
 from pdm_assets.assets.training import build_training_assets
 from pdm_assets.automation.landing_sensor import build_landing_zone_sensor
 from pdm_assets.automation.schedules import (
@@ -59,6 +59,7 @@ class Settings:
     model_name: str = "pdm_failure_model"
     rescore_days: int = 7  # days champion_sensor re-scores when the champion moves
     decay: DecayRule = DecayRule()  # the model_decay check on prediction_outcomes
+    challenger: str = ""  # a registered version or alias scored beside the champion (shadow scoring); empty: none
     scoring_cron: str = DEFAULT_SCORING_CRON
     schedule_timezone: str = DEFAULT_TIMEZONE
     retrain_cron: str = DEFAULT_RETRAIN_CRON
@@ -110,11 +111,8 @@ class Settings:
                    mlflow_registry_uri=environ.get("PDM_MLFLOW_REGISTRY_URI", "").strip(),
                    model_name=environ.get("PDM_MODEL_NAME", "").strip() or "pdm_failure_model",
                    rescore_days=_whole_number(environ, "PDM_RESCORE_DAYS", 7),
-                   decay=DecayRule(environ.get("PDM_DECAY_METRIC", "").strip() or DecayRule.metric,
-                                   _whole_number(environ, "PDM_DECAY_DAYS", DecayRule.days),
-                                   _whole_number(environ, "PDM_DECAY_BELOW", DecayRule.below),
-                                   _fraction(environ, "PDM_DECAY_MARGIN", DecayRule.margin),
-                                   _whole_number(environ, "PDM_DECAY_POOL_DAYS", DecayRule.pool_days)),
+                   challenger=environ.get("PDM_CHALLENGER", "").strip(),
+                   decay=_decay_rule(environ),
                    scoring_cron=environ.get("PDM_SCORING_CRON", "").strip() or DEFAULT_SCORING_CRON,
                    schedule_timezone=environ.get("PDM_SCHEDULE_TIMEZONE", "").strip() or DEFAULT_TIMEZONE,
                    retrain_cron=environ.get("PDM_RETRAIN_CRON", "").strip() or DEFAULT_RETRAIN_CRON,
@@ -128,6 +126,18 @@ class Settings:
 def utc_today() -> date:
     """Today in UTC, the partitions' time zone."""
     return datetime.now(timezone.utc).date()
+
+
+def _decay_rule(environ: Mapping[str, str]) -> DecayRule:
+    try:
+        return DecayRule(environ.get("PDM_DECAY_METRIC", "").strip() or DecayRule.metric,
+                         _whole_number(environ, "PDM_DECAY_DAYS", DecayRule.days),
+                         _whole_number(environ, "PDM_DECAY_BELOW", DecayRule.below),
+                         _fraction(environ, "PDM_DECAY_MARGIN", DecayRule.margin),
+                         _whole_number(environ, "PDM_DECAY_POOL_DAYS", DecayRule.pool_days))
+    except ValueError as err:
+        raise ValueError(f"{err} (PDM_DECAY_METRIC, PDM_DECAY_DAYS = N, PDM_DECAY_BELOW = K, PDM_DECAY_MARGIN, "
+                         "PDM_DECAY_POOL_DAYS)") from None
 
 
 def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -232,10 +242,12 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         *build_raw_assets(partitions),
         *build_feature_assets(partitions, settings.features, settings.labels),
         *build_training_assets(settings.features, settings.labels, settings.training),
-        *build_scoring_assets(partitions),
+        *build_scoring_assets(partitions, settings.challenger),
         *build_alert_assets(partitions, settings.features.cadence_hours),
-        *build_outcome_assets(partitions, settings.features, settings.labels, settings.decay),
+        *build_outcome_assets(partitions, settings.features, settings.labels, settings.decay,
+                              shadow_table=CHALLENGER_TABLE if settings.challenger else None),
     ]
+    shadow = f" or key:{CHALLENGER_TABLE}" if settings.challenger else ""
     ingest_job = define_asset_job(
         "ingest_raw_job", selection="group:raw",
         description="Ingest the landing zone into the raw tables for a day or a range of days.",
@@ -249,7 +261,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         description="Build the training set from the labelled days present, train, track, register and gate the model.",
     )
     scoring_job = define_asset_job(
-        "scoring_job", selection="key:failure_predictions or key:maintenance_alerts",
+        "scoring_job", selection="key:failure_predictions or key:maintenance_alerts" + shadow,
         description="Score a day or a range of days with the champion (or a pinned version), and list the alerts standing.",
     )
     ingest_and_score_job = define_asset_job(

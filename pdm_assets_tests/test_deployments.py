@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from dagster import AssetKey
 
 from pdm_assets.deployments import Settings, utc_today
 
@@ -33,6 +34,8 @@ def test_spark_remote_alone_selects_spark_connect(tmp_path):
     ({"PDM_START_DATE": "2015-13-01"}, "PDM_START_DATE must be a date YYYY-MM-DD"),
     ({"PDM_START_DATE": "2015-02-01", "PDM_END_DATE": "2015-01-01"}, "must be after PDM_START_DATE"),
     ({"PDM_CADENCE_HOURS": "three"}, "PDM_CADENCE_HOURS must be a whole number"),
+    ({"PDM_DECAY_METRIC": "accuracy"}, "decay metric must be one of event_recall, alarm_precision, macro_f1"),
+    ({"PDM_DECAY_DAYS": "3", "PDM_DECAY_BELOW": "5"}, r"decay needs 1 <= K <= N, got K=5, N=3 \(PDM_DECAY_METRIC, PDM_DECAY_DAYS = N"),
 ])
 def test_bad_settings_say_which_variable_is_wrong(tmp_path, env, message):
     with pytest.raises(ValueError, match=message):
@@ -73,3 +76,21 @@ def test_the_definitions_load_for_every_deployment_without_starting_anything(dep
     assert set(repository.get_top_level_resources()) == {
         "spark", "tables", "landing", "table_io_manager", "mlflow", "scoring_model", "step_launcher"}
     assert SparkContext._active_spark_context is spark_before, "loading the definitions must not start Spark"
+
+
+def test_a_named_challenger_adds_shadow_scoring_to_the_graph_and_to_scoring_job(tmp_path):
+    from pdm_assets.deployments import build_definitions
+
+    plain = build_definitions(Settings.from_env({"PDM_HOME": str(tmp_path)}))
+    shadowed = build_definitions(Settings.from_env({"PDM_HOME": str(tmp_path), "PDM_CHALLENGER": "challenger"}))
+
+    def keys(defs, job=None) -> set[str]:
+        repository = defs.get_repository_def()
+        if job is None:
+            return {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}
+        return {k.to_user_string() for k in repository.get_job(job).asset_layer.selected_asset_keys}
+
+    assert "challenger_predictions" not in keys(plain)
+    assert "challenger_predictions" in keys(shadowed, "scoring_job") and "challenger_predictions" in keys(shadowed)
+    upstream = shadowed.get_repository_def().asset_graph.get(AssetKey("prediction_outcomes")).parent_keys
+    assert AssetKey("challenger_predictions") in upstream

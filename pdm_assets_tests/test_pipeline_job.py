@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from dagster import AssetCheckSeverity, build_sensor_context, instance_for_test
 
 from pdm_assets.deployments import Settings, build_definitions
@@ -13,6 +14,9 @@ from pdm_assets.simulator import RegimeChange, generate
 from pdm_assets.simulator.columns import MACHINE_MODELS
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets_tests.assets.helpers import TOY_FLOORS, failure_message
+
+# Dagster runs of the Spark assets: minutes in all, so outside the quick loop (-m 'not slow').
+pytestmark = pytest.mark.slow
 
 FIRST, LAST = date(2015, 1, 1), date(2015, 3, 31)
 # From here on every machine's failures are announced by the next component's drift and errors.
@@ -58,6 +62,8 @@ def test_one_run_of_the_whole_graph_lands_trains_crowns_and_scores(spark, pdm_ho
     assert again.run_requests == [] and "already requested" in again.skip_message
     mlflow_res = defs.resources["mlflow"]
     champion = str(mlflow_res.champion().version)
+    run_files = {f.path for f in mlflow_res.client().list_artifacts(mlflow_res.champion().run_id)}
+    assert "realized_weekly.png" in run_files  # realized quality per week, beside the holdout's figures
     predictions = DeltaTableStore.local(settings.warehouse).read(spark, "failure_predictions")
     by_day = {r["date"]: r["model_version"] for r in predictions.select("date", "model_version").distinct().collect()}
     assert len(by_day) == 90 and set(by_day.values()) == {champion}

@@ -1,6 +1,6 @@
 """prediction_outcomes: each day's predictions judged against what happened, once its labels are final."""
 from datetime import timedelta
-from typing import Iterator
+from typing import AbstractSet, Iterator, Optional
 
 from dagster import (
     AssetCheckResult,
@@ -27,7 +27,8 @@ from pdm_assets.pipeline.events import episode_gap_hours
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.pipeline.outcomes import (
-    OUTCOME_SCHEMA, DayOutcome, day_figures, day_outcomes, pooled_week, weekly_markdown,
+    OUTCOME_SCHEMA, DayOutcome, day_figures, day_outcomes, pooled_week, versions_markdown, weekly_figure,
+    weekly_from_records, weekly_markdown,
 )
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
 
@@ -40,14 +41,20 @@ def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
 
 DECAY = "model_decay"
 OUTCOMES = "prediction_outcomes"
+WEEKLY_FIGURE = "realized_weekly.png"
 
 
-def _decay_check(mlflow, rows: list[dict], rule: DecayRule) -> AssetCheckResult:
+def judged_version(rows: list[dict], shadow: AbstractSet[str] = frozenset()) -> str:
+    """The version that scored most rows of the newest judged day (the champion of the day), not a shadow one."""
+    newest = max(r["date"] for r in rows)
+    of_day = [r for r in rows if r["date"] == newest]
+    return max([r for r in of_day if r["model_version"] not in shadow] or of_day, key=lambda r: r["rows"])["model_version"]
+
+
+def _decay_check(mlflow, rows: list[dict], rule: DecayRule, version: str) -> AssetCheckResult:
     """The rule on the realized figures of the version that scored the newest judged day."""
     if not rows:
         return AssetCheckResult(check_name=DECAY, passed=True, description="No judged day yet.")
-    newest = max(r["date"] for r in rows)
-    version = max((r for r in rows if r["date"] == newest), key=lambda r: r["rows"])["model_version"]
     reference = mlflow.holdout_metric(version, HOLDOUT_METRIC[rule.metric])
     metadata = {"model_version": MetadataValue.text(version), "rule": MetadataValue.text(rule.describe())}
     if reference is None:
@@ -67,11 +74,21 @@ def _decay_check(mlflow, rows: list[dict], rule: DecayRule) -> AssetCheckResult:
 
 
 def build_outcome_assets(partitions: DailyPartitionsDefinition, features: FeatureParams,
-                         labels: LabelParams, decay: DecayRule = DecayRule()) -> list[AssetsDefinition]:
-    """prediction_outcomes for one timeline, grid and label horizon, with the decay check."""
+                         labels: LabelParams, decay: DecayRule = DecayRule(),
+                         shadow_table: Optional[str] = None) -> list[AssetsDefinition]:
+    """prediction_outcomes for one timeline, grid and label horizon, with the decay check; the shadow
+    scoring's predictions (`shadow_table`, when a challenger is named) are judged beside the champion's."""
     horizon_days = max(1, -(-labels.horizon_hours // 24))
     gap_hours = episode_gap_hours(features.cadence_hours)
     missing_allowed = {ALLOW_MISSING_DAYS: True}
+
+    def predictions_in() -> AssetIn:
+        # the evening before may warn the morning's failures; tables written by their assets themselves
+        return AssetIn(partition_mapping=TimeWindowPartitionMapping(
+            start_offset=-horizon_days, end_offset=0, allow_nonexistent_upstream_partitions=True),
+            metadata=missing_allowed, input_manager_key="table_io_manager")
+
+    shadow_in = {shadow_table: predictions_in()} if shadow_table else {}
 
     @asset(
         description="Per day and model version, once the day's labels are final: row-level precision and recall per "
@@ -79,11 +96,10 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={
-            # the evening before may warn the morning's failures; the next day's failures judge the last alarms
-            "failure_predictions": AssetIn(partition_mapping=TimeWindowPartitionMapping(
-                start_offset=-horizon_days, end_offset=0, allow_nonexistent_upstream_partitions=True),
-                metadata=missing_allowed, input_manager_key="table_io_manager"),  # a table it writes itself
+            "failure_predictions": predictions_in(),
+            **shadow_in,
             "failure_labels": AssetIn(),
+            # the next day's failures judge the last alarms
             "raw_failures": AssetIn(partition_mapping=TimeWindowPartitionMapping(
                 start_offset=0, end_offset=horizon_days, allow_nonexistent_upstream_partitions=True),
                 metadata=missing_allowed),
@@ -97,11 +113,17 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
         kinds={"spark", "delta"},
     )
     def prediction_outcomes(context: AssetExecutionContext, failure_predictions: DataFrame,
-                            failure_labels: DataFrame, raw_failures: DataFrame) -> Iterator:
+                            failure_labels: DataFrame, raw_failures: DataFrame, **shadow: DataFrame) -> Iterator:
         days = days_in_window(context.partition_time_window)
         res = spark_step(context)
         failures = failure_events(raw_failures, days[0], days[-1] + timedelta(days=1), labels.horizon_hours)
-        outcomes = day_outcomes(failure_predictions, failure_labels, failures, days, labels.horizon_hours, gap_hours)
+        predictions, shadow_versions = failure_predictions, frozenset()
+        if shadow_table:  # a challenger that is the champion too is judged once
+            columns = failure_predictions.columns
+            predictions = failure_predictions.unionByName(shadow[shadow_table].select(*columns)) \
+                .dropDuplicates(["machine_id", "timestamp", "model_version"])
+            shadow_versions = frozenset(r[0] for r in shadow[shadow_table].select("model_version").distinct().collect())
+        outcomes = day_outcomes(predictions, failure_labels, failures, days, labels.horizon_hours, gap_hours)
         store = res.tables.store()
         rows = res.spark.session.createDataFrame([o.record() for o in outcomes], OUTCOME_SCHEMA)
         commit = store.write(rows, OUTCOMES, days)
@@ -117,16 +139,24 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
                 **day_commit_metadata(commit),
             }, partition_key=day.isoformat())
         waiting = [d.isoformat() for d in days if d not in by_day]
+        # the whole table is one row per judged day and version: the rule sees the days of earlier runs too
+        judged = [r.asDict() for r in store.read(res.spark.session, OUTCOMES, version=commit.version).collect()]
+        champion = judged_version(judged, shadow_versions) if judged else None
+        mine = [o for o in outcomes if o.model_version == champion]
         yield MaterializeResult(metadata={
             **run_window_metadata(days, len(outcomes)),
             "days_judged": MetadataValue.int(len(by_day)),
             "days_waiting_for_final_labels": MetadataValue.text(", ".join(waiting[-10:]) or "none"),
-            "weekly_realized_quality": MetadataValue.md(weekly_markdown(outcomes)),
-            "last_7_judged_days": MetadataValue.json(pooled_week(outcomes, max(by_day)) if by_day else {}),
+            "weekly_realized_quality": MetadataValue.md(weekly_markdown(mine)),
+            "last_7_judged_days": MetadataValue.json(pooled_week(mine, max(o.day for o in mine)) if mine else {}),
+            **({"versions_compared": MetadataValue.md(versions_markdown(outcomes))} if shadow_table else {}),
             **commit_metadata(store, commit),
         })
-        # the whole table is one row per judged day and version: the rule sees the days of earlier runs too
-        judged = [r.asDict() for r in store.read(res.spark.session, OUTCOMES, version=commit.version).collect()]
-        yield _decay_check(context.resources.mlflow, judged, decay)
+        if champion is not None:  # the weekly picture goes where the model's own figures are: its MLflow run
+            weeks = weekly_from_records([r for r in judged if r["model_version"] == champion])
+            context.resources.mlflow.log_figure_to_version(
+                champion, weekly_figure(weeks, f"{context.resources.mlflow.model_name} v{champion}: realized per week"),
+                WEEKLY_FIGURE)
+        yield _decay_check(context.resources.mlflow, judged, decay, champion)
 
     return [prediction_outcomes]

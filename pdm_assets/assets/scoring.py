@@ -28,6 +28,7 @@ from pdm_assets.resources.model_registry import DRIFT_REFERENCE_FILE, MlflowReso
 from pdm_assets.resources.tables import commit_metadata, day_commit_metadata
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"
+CHALLENGER_TABLE = "challenger_predictions"
 PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
 
 
@@ -44,8 +45,50 @@ def load_drift_reference(mlflow_res: MlflowResource, run_id: str) -> Optional[Dr
     return DriftReference.from_json(text) if text else None
 
 
-def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
-    """failure_predictions for one timeline."""
+def _score_days(context: AssetExecutionContext, machine_features: DataFrame, version, results_table: str,
+                pinned: bool) -> tuple:
+    """Score the run's days with a registered version into `results_table`; the materialization and what the checks need."""
+    days = days_in_window(context.partition_time_window)
+    res = spark_step(context)
+    mlflow_res: MlflowResource = context.resources.mlflow
+    lineage = ModelLineage(mlflow_res.model_name, str(version.version), version.run_id)
+    if context.resources.scoring_model.preloaded(lineage):
+        context.log.info(f"Version {lineage.version} was loaded in the background since the run started.")
+    model = context.resources.scoring_model.model(lineage, res.spark.session)
+    scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    store = res.tables.store()
+    # Scored and written in one job; the class mix per day and the probability check's figures
+    # then come from one job over the stored rows, before the materialization is recorded.
+    rule = mlflow_res.decision_rule(lineage.run_id)  # the alarm thresholds the model was trained with
+    commit = store.write(score(model, machine_features, lineage, scored_at, rule), results_table, days)
+    stored = store.read(res.spark.session, results_table, days, commit.version)
+    by_day, probability_problems = scored_summary(stored)
+    for day in days:  # each day says which model version scored it
+        mix = by_day.get(day.isoformat(), {})
+        context.add_asset_metadata({
+            "dagster/row_count": MetadataValue.int(sum(mix.values())),
+            "model_version": MetadataValue.text(lineage.version),
+            "model_run_id": MetadataValue.text(lineage.run_id),
+            "predicted_failures": MetadataValue.json({c: mix.get(c, 0) for c in LABEL_CLASSES if c != "none"}),
+            **day_commit_metadata(commit),
+        }, partition_key=day.isoformat())
+    summed = totals(by_day)
+    class_counts = {c: summed.get(c, 0) for c in LABEL_CLASSES}
+    result = MaterializeResult(metadata={
+        **run_window_metadata(days, sum(class_counts.values())),
+        "model_name": MetadataValue.text(lineage.name),
+        "model_version": MetadataValue.text(lineage.version),
+        "model_run_id": MetadataValue.text(lineage.run_id),
+        "model_pinned": MetadataValue.bool(pinned),
+        "decision_rule": MetadataValue.text(rule.describe()),
+        "predicted_class_counts": MetadataValue.json(class_counts),
+        **commit_metadata(store, commit),
+    })
+    return result, stored, probability_problems, lineage
+
+
+def build_scoring_assets(partitions: DailyPartitionsDefinition, challenger: str = "") -> list[AssetsDefinition]:
+    """failure_predictions for one timeline, and challenger_predictions when a challenger is named."""
 
     @asset(
         description="Per machine and grid point: the component predicted to fail under the model's alarm rule (or "
@@ -64,45 +107,36 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDe
     )
     def failure_predictions(context: AssetExecutionContext, config: ScoringConfig,
                             machine_features: DataFrame) -> Iterator:
-        days = days_in_window(context.partition_time_window)
-        res = spark_step(context)
         mlflow_res: MlflowResource = context.resources.mlflow
         mlflow_res.activate()
         version = mlflow_res.resolve(config.model_version or None)
-        lineage = ModelLineage(mlflow_res.model_name, str(version.version), version.run_id)
-        if context.resources.scoring_model.preloaded(lineage):
-            context.log.info(f"Version {lineage.version} was loaded in the background since the run started.")
-        model = context.resources.scoring_model.model(lineage, res.spark.session)
-        scored_at = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-        store = res.tables.store()
-        # Scored and written in one job; the class mix per day and the probability check's figures
-        # then come from one job over the stored rows, before the materialization is recorded.
-        rule = mlflow_res.decision_rule(lineage.run_id)  # the alarm thresholds the model was trained with
-        commit = store.write(score(model, machine_features, lineage, scored_at, rule), config.results_table, days)
-        stored = store.read(res.spark.session, config.results_table, days, commit.version)
-        by_day, probability_problems = scored_summary(stored)
-        for day in days:  # each day says which model version scored it
-            mix = by_day.get(day.isoformat(), {})
-            context.add_asset_metadata({
-                "dagster/row_count": MetadataValue.int(sum(mix.values())),
-                "model_version": MetadataValue.text(lineage.version),
-                "model_run_id": MetadataValue.text(lineage.run_id),
-                "predicted_failures": MetadataValue.json({c: mix.get(c, 0) for c in LABEL_CLASSES if c != "none"}),
-                **day_commit_metadata(commit),
-            }, partition_key=day.isoformat())
-        summed = totals(by_day)
-        class_counts = {c: summed.get(c, 0) for c in LABEL_CLASSES}
-        yield MaterializeResult(metadata={
-            **run_window_metadata(days, sum(class_counts.values())),
-            "model_name": MetadataValue.text(lineage.name),
-            "model_version": MetadataValue.text(lineage.version),
-            "model_run_id": MetadataValue.text(lineage.run_id),
-            "model_pinned": MetadataValue.bool(bool(config.model_version)),
-            "decision_rule": MetadataValue.text(rule.describe()),
-            "predicted_class_counts": MetadataValue.json(class_counts),
-            **commit_metadata(store, commit),
-        })
+        result, stored, problems, lineage = _score_days(context, machine_features, version, config.results_table,
+                                                        pinned=bool(config.model_version))
+        yield result
         reference = load_drift_reference(mlflow_res, lineage.run_id)
-        yield from scoring_checks.results(stored, machine_features, probability_problems, reference)
+        yield from scoring_checks.results(stored, machine_features, problems, reference)
 
-    return [failure_predictions]
+    if not challenger:
+        return [failure_predictions]
+
+    @asset(
+        name=CHALLENGER_TABLE,
+        description=f"Shadow scoring: the same days scored by the registered version '{challenger}' (PDM_CHALLENGER) "
+                    "into its own table, so prediction_outcomes compares it with the champion on what happened. "
+                    "Alerts come from failure_predictions only.",
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        ins={"machine_features": AssetIn()},
+        deps=[AssetDep("failure_model")],
+        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow", "scoring_model"},
+        group_name="scoring",
+        kinds={"spark", "delta", "mlflow"},
+    )
+    def challenger_predictions(context: AssetExecutionContext, machine_features: DataFrame) -> Iterator:
+        mlflow_res: MlflowResource = context.resources.mlflow
+        mlflow_res.activate()
+        result, _, _, _ = _score_days(context, machine_features, mlflow_res.resolve_reference(challenger),
+                                      CHALLENGER_TABLE, pinned=True)
+        yield result
+
+    return [failure_predictions, challenger_predictions]

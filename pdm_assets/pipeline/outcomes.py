@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -103,15 +103,41 @@ def day_outcomes(predictions: DataFrame, labels: DataFrame, failures: Sequence[E
 
 def weekly(outcomes: Sequence[DayOutcome]) -> list[tuple[date, Optional[float], Optional[float]]]:
     """(Monday, event recall, alarm precision) per week, pooled over the week's failures and episodes."""
+    return weekly_from_records([{PARTITION_COLUMN: o.day, "failures": o.events.failures, "warned": o.events.warned,
+                                 "episodes": o.events.episodes, "false_episodes": o.events.episodes
+                                 - o.events.true_episodes} for o in outcomes])
+
+
+def weekly_from_records(records: Sequence[Mapping]) -> list[tuple[date, Optional[float], Optional[float]]]:
+    """The same from prediction_outcomes rows (date, failures, warned, episodes, false_episodes)."""
     weeks: dict[date, list[int]] = {}
-    for o in outcomes:
-        monday = o.day - timedelta(days=o.day.weekday())
-        pooled = weeks.setdefault(monday, [0, 0, 0, 0])
-        pooled[0] += o.events.failures
-        pooled[1] += o.events.warned
-        pooled[2] += o.events.episodes
-        pooled[3] += o.events.true_episodes
+    for r in records:
+        day = r[PARTITION_COLUMN]
+        pooled = weeks.setdefault(day - timedelta(days=day.weekday()), [0, 0, 0, 0])
+        pooled[0] += r["failures"]
+        pooled[1] += r["warned"]
+        pooled[2] += r["episodes"]
+        pooled[3] += r["episodes"] - r["false_episodes"]
     return [(monday, w[1] / w[0] if w[0] else None, w[3] / w[2] if w[2] else None) for monday, w in sorted(weeks.items())]
+
+
+def weekly_figure(weeks: Sequence[tuple[date, Optional[float], Optional[float]]], title: str):
+    """Realized event recall and alarm precision per week (matplotlib, no pyplot)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4), dpi=100)
+    ax = fig.add_subplot()
+    for index, label in ((1, "event recall (failures warned / failures)"),
+                         (2, "alarm precision (true episodes / episodes)")):
+        shown = [(w[0], w[index]) for w in weeks if w[index] is not None]
+        ax.plot([d for d, _ in shown], [v for _, v in shown], marker=".", label=label)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("week of")
+    ax.set_title(title)
+    ax.legend(loc="lower left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
 
 
 def pooled_week(outcomes: Sequence[DayOutcome], last: date) -> dict:
@@ -147,3 +173,20 @@ def weekly_markdown(outcomes: Sequence[DayOutcome]) -> str:
     return "\n".join(["| week of | event recall | alarm precision |", "|---|---|---|",
                       *(f"| {monday} | {ratio_text(recall)} | {ratio_text(precision)} |"
                         for monday, recall, precision in rows)])
+
+
+def versions_markdown(outcomes: Sequence[DayOutcome]) -> str:
+    """Per model version, pooled over its judged days: the realized figures side by side (champion vs challenger)."""
+    by_version: dict[str, list[DayOutcome]] = {}
+    for o in outcomes:
+        by_version.setdefault(o.model_version, []).append(o)
+    lines = ["| version | days | failures | warned | event recall | alarm episodes | false | alarm precision "
+             "| mean macro F1 |", "|---|---|---|---|---|---|---|---|---|"]
+    for version, mine in sorted(by_version.items(), key=lambda item: int(item[0]) if item[0].isdigit() else 0):
+        failures, warned = sum(o.events.failures for o in mine), sum(o.events.warned for o in mine)
+        episodes = sum(o.events.episodes for o in mine)
+        false = episodes - sum(o.events.true_episodes for o in mine)
+        lines.append(f"| {version} | {len(mine)} | {failures} | {warned} | {ratio_text(warned / failures if failures else None)} "
+                     f"| {episodes} | {false} | {ratio_text((episodes - false) / episodes if episodes else None)} "
+                     f"| {ratio_text(sum(o.rows.macro_f1 for o in mine) / len(mine))} |")
+    return "\n".join(lines) if outcomes else "No day of the run has final labels yet."

@@ -195,6 +195,16 @@ class MlflowResource(ConfigurableResource):
         return found
 
 
+    def resolve_reference(self, reference: str) -> ModelVersion:
+        """A version by number, or by alias (e.g. `challenger`); a clear error naming both otherwise."""
+        if reference.isdigit():
+            return self.resolve(reference)
+        try:
+            return self.client().get_model_version_by_alias(self.model_name, reference)
+        except MlflowException as err:
+            raise ModelNotFoundError(f"Registered model '{self.model_name}' has no version with the alias "
+                                     f"'{reference}' (PDM_CHALLENGER): set the alias in MLflow, or name a version.") from err
+
     def holdout_metric(self, version: str, metric: str) -> Optional[float]:
         """A figure the MLflow run of a registered version logged (its holdout metrics), or None."""
         client = self.client()
@@ -203,6 +213,11 @@ class MlflowResource(ConfigurableResource):
             return client.get_run(run_id).data.metrics.get(metric)
         except MlflowException:
             return None
+
+    def log_figure_to_version(self, version: str, figure, artifact_file: str) -> None:
+        """Put a figure into the MLflow run of a registered version (replacing one of that name)."""
+        client = self.client()
+        client.log_figure(client.get_model_version(self.model_name, version).run_id, figure, artifact_file)
 
     def run_text(self, run_id: str, name: str) -> Optional[str]:
         """A text artifact of a run, or None when the run has none by that name (an older model)."""

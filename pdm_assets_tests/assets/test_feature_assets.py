@@ -12,6 +12,9 @@ from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, materialize_range, row_counts
 
+# Dagster runs of the Spark assets: minutes in all, so outside the quick loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 D1, D4 = date(2015, 1, 1), date(2015, 1, 4)
 DAYS = [date(2015, 1, d) for d in range(1, 5)]
 MACHINES = 4

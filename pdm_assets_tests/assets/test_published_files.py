@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from dagster import instance_for_test
 
 from pdm_assets.deployments import Settings, build_definitions
@@ -10,6 +11,9 @@ from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import land_bulk
 from pdm_assets_tests.assets.helpers import failure_message, materialize_range
 from pdm_assets_tests.conftest import PUBLISHED_EVENTS
+
+# Dagster runs of the Spark assets: minutes in all, so outside the quick loop (-m 'not slow').
+pytestmark = pytest.mark.slow
 
 FIRST, LAST = date(2020, 1, 1), date(2021, 1, 1)  # the published year, shifted +5 years
 

@@ -1,8 +1,10 @@
 """failure_predictions: idempotent days, lineage, pinned versions, clear model errors, re-scoring sensors."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
+import pytest
 from dagster import AssetSelection, SensorResult, build_sensor_context, materialize
 
 from pdm_assets.deployments import Settings, build_definitions
@@ -11,6 +13,9 @@ from pdm_assets.pipeline.scoring import PROBABILITY_COLUMNS
 from pdm_assets.resources.model_registry import CHAMPION
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, row_counts, train
+
+# Dagster runs of the Spark assets: minutes in all, so outside the quick loop (-m 'not slow').
+pytestmark = pytest.mark.slow
 
 SMALL_FOREST = '{"numTrees": 10, "maxDepth": 5}'
 D1, D2, D3 = date(2015, 3, 10), date(2015, 3, 11), date(2015, 3, 12)
@@ -149,3 +154,32 @@ def test_moving_the_champion_requests_re_scoring_of_the_recent_and_the_stale_day
         assert ("2015-03-10", "2015-03-11") in ranges  # the days this test scored with the old champion
     finally:
         mlflow_res.client().set_registered_model_alias(mlflow_res.model_name, CHAMPION, champion)
+
+
+def test_a_challenger_scores_the_same_days_beside_the_champion_and_is_judged_with_it(labelled, spark):
+    defs, instance, settings = labelled
+    champion = _champion(defs, instance)
+    mlflow_res = defs.resources["mlflow"]
+    shadow = metadata(train(defs, instance, {"hyperparameters": '{"numTrees": 5, "maxDepth": 3}',
+                                             "min_macro_f1": 1.01}, selection="key:failure_model"),
+                      "failure_model")["model_version"]  # registered, refused by the gate: not the champion
+    mlflow_res.client().set_registered_model_alias(mlflow_res.model_name, "challenger", shadow)
+    shadowed = build_definitions(replace(settings, challenger="challenger"))
+    run = materialize(list(shadowed.assets), resources=shadowed.resources, instance=instance, raise_on_error=False,
+                      selection=AssetSelection.keys("failure_predictions", "challenger_predictions",
+                                                    "maintenance_alerts", "prediction_outcomes"),
+                      tags=range_tags(D1, D2))
+    assert run.success, failure_message(run)
+    store = DeltaTableStore.local(settings.warehouse)
+    versions = {t: {r[0] for r in store.read(spark, t, [D1, D2]).select("model_version").distinct().collect()}
+                for t in ("failure_predictions", "challenger_predictions", "maintenance_alerts")}
+    assert versions == {"failure_predictions": {champion}, "challenger_predictions": {shadow},
+                        "maintenance_alerts": {champion}}  # alerts come from the champion only
+    judged = {(r["date"], r["model_version"]) for r in store.read(spark, "prediction_outcomes", [D1, D2]).collect()}
+    assert judged == {(d, v) for d in (D1, D2) for v in (champion, shadow)}
+    compared = metadata(run, "prediction_outcomes")["versions_compared"]
+    assert f"| {champion} | 2 |" in compared and f"| {shadow} | 2 |" in compared
+    decay = {e.check_name: e for e in run.get_asset_check_evaluations()}["model_decay"]
+    assert decay.metadata["model_version"].value == champion  # the check watches the champion, not the shadow
+    with pytest.raises(Exception, match="no version with the alias 'nobody'"):
+        mlflow_res.resolve_reference("nobody")

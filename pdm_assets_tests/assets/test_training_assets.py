@@ -15,6 +15,9 @@ from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.resources.training_run import log_training
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, train
 
+# Dagster runs of the Spark assets: minutes in all, so outside the quick loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 SMALL_FOREST = '{"numTrees": 20, "maxDepth": 6}'
 
 

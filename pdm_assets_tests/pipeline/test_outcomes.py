@@ -8,7 +8,7 @@ import pytest
 
 from pdm_assets.pipeline.events import Event
 from pdm_assets.pipeline.outcomes import (
-    OUTCOME_SCHEMA, day_figures, day_outcomes, pooled_week, weekly, weekly_markdown,
+    OUTCOME_SCHEMA, day_figures, day_outcomes, pooled_week, weekly, weekly_figure, weekly_markdown,
 )
 from pdm_assets_tests.pipeline.test_alerts import SCHEMA, _row
 
@@ -76,3 +76,5 @@ def test_a_week_pools_its_judged_days_and_a_second_version_is_named_apart(predic
     table = weekly_markdown([d1, week_later]).splitlines()
     assert table[2:] == ["| 2015-03-02 | 1.00 | 0.50 |", "| 2015-03-09 | 1.00 | 0.50 |"]
     assert weekly_markdown([]) == "No day of the run has final labels yet."
+    figure = weekly_figure(weekly([d1, week_later]), "v3")
+    assert [len(line.get_xdata()) for line in figure.axes[0].lines] == [2, 2]  # recall and precision, per week

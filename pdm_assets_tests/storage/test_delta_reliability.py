@@ -22,6 +22,9 @@ import pytest
 from pdm_assets.storage import delta_log
 from pdm_assets.storage.delta_store import DeltaTableStore
 
+# Writes that race, kills, processes of their own: outside the quick loop (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 DAYS = [date(2015, 1, 1), date(2015, 1, 2), date(2015, 1, 3)]
 ROWS_PER_DAY = 3
 
