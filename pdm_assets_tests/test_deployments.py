@@ -78,7 +78,7 @@ def test_the_definitions_load_for_every_deployment_without_starting_anything(dep
     assert SparkContext._active_spark_context is spark_before, "loading the definitions must not start Spark"
 
 
-def test_a_named_challenger_adds_shadow_scoring_to_the_graph_and_to_scoring_job(tmp_path):
+def test_scoring_jobs_hold_alerts_and_outcomes_and_a_named_challenger_adds_shadow_scoring(tmp_path):
     from pdm_assets.deployments import build_definitions
 
     plain = build_definitions(Settings.from_env({"PDM_HOME": str(tmp_path)}))
@@ -91,6 +91,8 @@ def test_a_named_challenger_adds_shadow_scoring_to_the_graph_and_to_scoring_job(
         return {k.to_user_string() for k in repository.get_job(job).asset_layer.selected_asset_keys}
 
     assert "challenger_predictions" not in keys(plain)
+    # the landing sensor's job (its range starts a day early): the new day scored, the day before judged
+    assert {"failure_predictions", "maintenance_alerts", "prediction_outcomes"} <= keys(plain, "ingest_and_score_job")
     assert "challenger_predictions" in keys(shadowed, "scoring_job") and "challenger_predictions" in keys(shadowed)
     upstream = shadowed.get_repository_def().asset_graph.get(AssetKey("prediction_outcomes")).parent_keys
     assert AssetKey("challenger_predictions") in upstream
