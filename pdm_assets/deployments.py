@@ -134,10 +134,11 @@ def _decay_rule(environ: Mapping[str, str]) -> DecayRule:
                          _whole_number(environ, "PDM_DECAY_DAYS", DecayRule.days),
                          _whole_number(environ, "PDM_DECAY_BELOW", DecayRule.below),
                          _fraction(environ, "PDM_DECAY_MARGIN", DecayRule.margin),
-                         _whole_number(environ, "PDM_DECAY_POOL_DAYS", DecayRule.pool_days))
+                         _whole_number(environ, "PDM_DECAY_POOL_DAYS", DecayRule.pool_days),
+                         _whole_number(environ, "PDM_DECAY_MIN_EVENTS", DecayRule.min_events))
     except ValueError as err:
         raise ValueError(f"{err} (PDM_DECAY_METRIC, PDM_DECAY_DAYS = N, PDM_DECAY_BELOW = K, PDM_DECAY_MARGIN, "
-                         "PDM_DECAY_POOL_DAYS)") from None
+                         "PDM_DECAY_POOL_DAYS, PDM_DECAY_MIN_EVENTS)") from None
 
 
 def _whole_number(environ: Mapping[str, str], name: str, default: int) -> int:

@@ -25,7 +25,7 @@ DECAY_DAYS = 7
 
 
 def test_one_run_of_the_whole_graph_lands_trains_crowns_and_scores(spark, pdm_home):
-    generate(pdm_home / "landing", machines=20, start=FIRST, days=90, seed=30, progress=False, regime_change=CHANGE)
+    generate(pdm_home / "landing", machines=30, start=FIRST, days=90, seed=30, progress=False, regime_change=CHANGE)
     settings = Settings.from_env({"PDM_HOME": str(pdm_home), "PDM_START_DATE": "2015-01-01",
                                   "PDM_END_DATE": "2015-04-01", "PDM_MODEL_NAME": "toy_pipeline_model",
                                   "PDM_DECAY_DAYS": str(DECAY_DAYS), "PDM_DECAY_BELOW": "3",

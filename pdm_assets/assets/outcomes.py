@@ -55,13 +55,14 @@ def _decay_check(mlflow, rows: list[dict], rule: DecayRule, version: str) -> Ass
     """The rule on the realized figures of the version that scored the newest judged day."""
     if not rows:
         return AssetCheckResult(check_name=DECAY, passed=True, description="No judged day yet.")
-    reference = mlflow.holdout_metric(version, HOLDOUT_METRIC[rule.metric])
-    metadata = {"model_version": MetadataValue.text(version), "rule": MetadataValue.text(rule.describe())}
+    reference, learned_through = mlflow.holdout_reference(version, HOLDOUT_METRIC[rule.metric])
+    metadata = {"model_version": MetadataValue.text(version), "rule": MetadataValue.text(rule.describe()),
+                "live_after": MetadataValue.text(learned_through.isoformat() if learned_through else "unknown")}
     if reference is None:
         return AssetCheckResult(check_name=DECAY, passed=True, metadata=metadata,
                                 description=f"Version {version} has no holdout {rule.metric} in MLflow to compare with.")
-    verdict = judge_decay(pooled_figures([r for r in rows if r["model_version"] == version], rule.metric,
-                                         rule.pool_days), reference, rule)
+    live = [r for r in rows if r["model_version"] == version and (learned_through is None or r["date"] > learned_through)]
+    verdict = judge_decay(pooled_figures(live, rule.metric, rule.pool_days, rule.min_events), reference, rule)
     return AssetCheckResult(
         check_name=DECAY, passed=not verdict.decayed, severity=AssetCheckSeverity.WARN,
         description=verdict.describe(),

@@ -2,9 +2,10 @@
 
 One day holds about two failures per 100 machines, too few for a figure of its own, so each day's
 realized figure is pooled over the judged days of a trailing window ending on it (a week by
-default), the way the holdout figure is pooled over its months. The rule then counts, among the last
-N days that have a figure (a window without failures has no recall), those below the holdout figure
-minus a margin; K or more is decay.
+default), the way the holdout figure is pooled over its months; a window with too few failures has
+no figure. Only days after the last one the version learned from count: the days of its training
+and tuning are not live evidence. The rule then counts, among the last N days that have a figure,
+those below the holdout figure minus a margin; K or more is decay.
 """
 from __future__ import annotations
 
@@ -26,18 +27,20 @@ class DecayRule:
     below: int = 3  # K: this many of them under the holdout figure minus the margin
     margin: float = 0.15
     pool_days: int = 7  # each day's figure pools the judged days of this trailing window
+    min_events: int = 3  # a window with fewer failures (or alarm episodes) than this has no figure
 
     def __post_init__(self) -> None:
         if self.metric not in DECAY_METRICS:
             raise ValueError(f"decay metric must be one of {', '.join(DECAY_METRICS)}, got {self.metric!r}")
         if not 1 <= self.below <= self.days:
             raise ValueError(f"decay needs 1 <= K <= N, got K={self.below}, N={self.days}")
-        if self.pool_days < 1 or self.margin < 0:
-            raise ValueError(f"decay needs pool_days >= 1 and margin >= 0, got {self.pool_days}, {self.margin}")
+        if self.pool_days < 1 or self.margin < 0 or self.min_events < 1:
+            raise ValueError(f"decay needs pool_days >= 1, margin >= 0 and min_events >= 1, got {self.pool_days}, "
+                             f"{self.margin}, {self.min_events}")
 
     def describe(self) -> str:
-        return (f"{self.below} of the last {self.days} days with {self.metric} (pooled over {self.pool_days} days) "
-                f"below the holdout figure - {self.margin:g}")
+        return (f"{self.below} of the last {self.days} days with {self.metric} (pooled over {self.pool_days} days, "
+                f"at least {self.min_events} events) below the holdout figure - {self.margin:g}")
 
 
 @dataclass(frozen=True)
@@ -67,28 +70,30 @@ class DecayVerdict:
         return head + (f": decayed since {self.first_decayed_day}" if self.decayed else "")
 
 
-def pooled_figures(outcomes: Sequence[Mapping], metric: str, pool_days: int) -> list[tuple[date, Optional[float]]]:
+def pooled_figures(outcomes: Sequence[Mapping], metric: str, pool_days: int,
+                   min_events: int = 1) -> list[tuple[date, Optional[float]]]:
     """(day, figure) per judged day, pooled over the judged days of the trailing `pool_days` window.
 
     `outcomes` are prediction_outcomes rows of one model version (date, rows, macro_f1, failures,
-    warned, episodes, false_episodes).
+    warned, episodes, false_episodes). A window with fewer than `min_events` failures (alarm
+    episodes, for precision) has no figure: one missed failure in a quiet week is not decay.
     """
     rows = sorted(outcomes, key=lambda r: r[PARTITION_COLUMN])
     pooled = []
     for row in rows:
         day = row[PARTITION_COLUMN]
         window = [r for r in rows if day - timedelta(days=pool_days) < r[PARTITION_COLUMN] <= day]
-        pooled.append((day, _pool(window, metric)))
+        pooled.append((day, _pool(window, metric, min_events)))
     return pooled
 
 
-def _pool(window: Sequence[Mapping], metric: str) -> Optional[float]:
+def _pool(window: Sequence[Mapping], metric: str, min_events: int) -> Optional[float]:
     if metric == "event_recall":
         failures = sum(r["failures"] for r in window)
-        return sum(r["warned"] for r in window) / failures if failures else None
+        return sum(r["warned"] for r in window) / failures if failures >= min_events else None
     if metric == "alarm_precision":
         episodes = sum(r["episodes"] for r in window)
-        return sum(r["episodes"] - r["false_episodes"] for r in window) / episodes if episodes else None
+        return sum(r["episodes"] - r["false_episodes"] for r in window) / episodes if episodes >= min_events else None
     rows = sum(r["rows"] for r in window)
     return sum(r["macro_f1"] * r["rows"] for r in window) / rows if rows else None
 

@@ -205,14 +205,14 @@ class MlflowResource(ConfigurableResource):
             raise ModelNotFoundError(f"Registered model '{self.model_name}' has no version with the alias "
                                      f"'{reference}' (PDM_CHALLENGER): set the alias in MLflow, or name a version.") from err
 
-    def holdout_metric(self, version: str, metric: str) -> Optional[float]:
-        """A figure the MLflow run of a registered version logged (its holdout metrics), or None."""
+    def holdout_reference(self, version: str, metric: str) -> tuple[Optional[float], Optional[date]]:
+        """A holdout figure the MLflow run of a registered version logged, and the last day it learned from."""
         client = self.client()
         try:
             run_id = client.get_model_version(self.model_name, version).run_id
-            return client.get_run(run_id).data.metrics.get(metric)
+            return client.get_run(run_id).data.metrics.get(metric), trained_through(client, run_id)
         except MlflowException:
-            return None
+            return None, None
 
     def log_figure_to_version(self, version: str, figure, artifact_file: str) -> None:
         """Put a figure into the MLflow run of a registered version (replacing one of that name)."""

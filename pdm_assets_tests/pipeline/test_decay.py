@@ -24,6 +24,8 @@ def test_each_day_pools_its_trailing_window_and_days_without_failures_have_no_re
     precision = pooled_figures([_day(0, 1, 1, 4, 1), _day(1, 1, 1, 4, 3)], "alarm_precision", 7)
     assert precision[-1] == (D0 + timedelta(days=1), 0.5)
     assert pooled_figures(rows, "macro_f1", 7)[-1][1] == pytest.approx(0.8)
+    # a quiet window is no evidence: with at least 3 failures asked for, only the 7-day pool ending D5 has them
+    assert [v for _, v in pooled_figures(rows, "event_recall", 7, min_events=3)] == [None, None, 0.5, 0.6]
 
 
 def test_k_of_the_last_n_days_below_is_decay_and_the_first_such_day_is_found():
