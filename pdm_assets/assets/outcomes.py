@@ -1,6 +1,6 @@
 """prediction_outcomes: each day's predictions judged against what happened, once its labels are final."""
 from datetime import timedelta
-from typing import AbstractSet, Iterator, Optional
+from typing import Iterator, Optional
 
 from dagster import (
     AssetCheckResult,
@@ -27,7 +27,7 @@ from pdm_assets.pipeline.events import episode_gap_hours
 from pdm_assets.pipeline.features import FeatureParams
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.pipeline.outcomes import (
-    OUTCOME_SCHEMA, DayOutcome, day_figures, day_outcomes, pooled_week, versions_markdown, weekly_figure,
+    OUTCOME_SCHEMA, DayOutcome, day_figures, day_outcomes, judged_version, pooled_week, versions_markdown, weekly_figure,
     weekly_from_records, weekly_markdown,
 )
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
@@ -42,13 +42,6 @@ def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
 DECAY = "model_decay"
 OUTCOMES = "prediction_outcomes"
 WEEKLY_FIGURE = "realized_weekly.png"
-
-
-def judged_version(rows: list[dict], shadow: AbstractSet[str] = frozenset()) -> str:
-    """The version that scored most rows of the newest judged day (the champion of the day), not a shadow one."""
-    newest = max(r["date"] for r in rows)
-    of_day = [r for r in rows if r["date"] == newest]
-    return max([r for r in of_day if r["model_version"] not in shadow] or of_day, key=lambda r: r["rows"])["model_version"]
 
 
 def _decay_check(mlflow, rows: list[dict], rule: DecayRule, version: str) -> AssetCheckResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping, Optional, Sequence
+from typing import AbstractSet, Mapping, Optional, Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -190,3 +190,10 @@ def versions_markdown(outcomes: Sequence[DayOutcome]) -> str:
                      f"| {episodes} | {false} | {ratio_text((episodes - false) / episodes if episodes else None)} "
                      f"| {ratio_text(sum(o.rows.macro_f1 for o in mine) / len(mine))} |")
     return "\n".join(lines) if outcomes else "No day of the run has final labels yet."
+
+
+def judged_version(records: Sequence[Mapping], shadow: AbstractSet[str] = frozenset()) -> str:
+    """The version that scored most rows of the newest judged day (the champion of the day), not a shadow one."""
+    newest = max(r[PARTITION_COLUMN] for r in records)
+    of_day = [r for r in records if r[PARTITION_COLUMN] == newest]
+    return max([r for r in of_day if r["model_version"] not in shadow] or of_day, key=lambda r: r["rows"])["model_version"]
