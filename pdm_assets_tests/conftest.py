@@ -12,7 +12,7 @@ PUBLISHED_EVENTS = Path(__file__).resolve().parent / "data"
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Without Java 17+ stop at once with the reason, not with a traceback in every Spark test."""
-    from pdm_assets.resources.java import JavaNotFoundError, require_java
+    from pdm_assets.resources.spark import JavaNotFoundError, require_java
 
     try:
         require_java()

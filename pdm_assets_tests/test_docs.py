@@ -108,5 +108,5 @@ def test_the_command_finder_reads_shell_lines_as_a_user_types_them():
     command, options = found[1]
     assert Path(command[0]).name == "pdm-simulate" and command[1:] == ["append"]
     assert options == ["--days", "--until"]
-    command, options = _project_command(_segments("python -m pdm_assets.benchmarks.scoring --home <PDM_HOME>")[0])
-    assert command[1:] == ["-m", "pdm_assets.benchmarks.scoring"] and options == ["--home"]
+    command, options = _project_command(_segments("python -m pdm_assets.tools.benchmarks.scoring --home <PDM_HOME>")[0])
+    assert command[1:] == ["-m", "pdm_assets.tools.benchmarks.scoring"] and options == ["--home"]

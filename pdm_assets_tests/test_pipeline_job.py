@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import pytest
 from dagster import AssetCheckSeverity, build_sensor_context, instance_for_test
 
-from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.deployments import Settings
+from pdm_assets.definitions import build_definitions
 from pdm_assets.partitions import range_tags
 from pdm_assets.simulator import RegimeChange, generate
 from pdm_assets.simulator.columns import MACHINE_MODELS

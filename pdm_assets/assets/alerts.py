@@ -16,7 +16,7 @@ from dagster import (
 )
 from pyspark.sql import DataFrame
 
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.alerts import alerts_by_day, open_alerts, open_alerts_markdown
 from pdm_assets.pipeline.events import episode_gap_hours

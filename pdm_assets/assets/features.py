@@ -19,7 +19,7 @@ from dagster import (
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets import feature_checks
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline import quality
 from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history

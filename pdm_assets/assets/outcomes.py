@@ -18,7 +18,7 @@ from dagster import (
 )
 from pyspark.sql import DataFrame
 
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.assets.training_report import HOLDOUT_METRIC
 from pdm_assets.pipeline.decay import DecayRule, judge_decay, pooled_figures
 from pdm_assets.partitions import days_in_window

@@ -21,7 +21,7 @@ from dagster import (
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets import raw_checks
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.ingest import ParsedBatch, known_machine_ids, parse_files
 from pdm_assets.pipeline.landing_files import LandingFile

@@ -18,13 +18,13 @@ from pydantic import Field
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets import scoring_checks
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.quality import totals
 from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
-from pdm_assets.resources.model_registry import DRIFT_REFERENCE_FILE, MlflowResource
+from pdm_assets.resources.mlflow import DRIFT_REFERENCE_FILE, MlflowResource
 from pdm_assets.resources.tables import commit_metadata, day_commit_metadata
 
 DEFAULT_RESULTS_TABLE = "failure_predictions"

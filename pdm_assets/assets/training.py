@@ -20,7 +20,7 @@ from dagster import (
 from pydantic import Field
 from pyspark.sql import DataFrame
 
-from pdm_assets.assets.resources_view import SPARK_STEP_RESOURCES, spark_step
+from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, spark_step
 from pdm_assets.assets.training_report import gate_metadata, model_metadata, run_metrics
 from pdm_assets.pipeline.decision import curve_figure
 from pdm_assets.pipeline.drift import drift_reference
@@ -31,9 +31,9 @@ from pdm_assets.pipeline.model import PREDICTED, GateFloors, ModelConfig, featur
 from pdm_assets.pipeline.training import (
     HOLDOUT, TRAIN, TUNE, TrainingParams, build_training_set, class_counts, describe_spans, final_days, rolling_window,
 )
-from pdm_assets.resources.model_registry import CHAMPION, DECISION_RULE_FILE, DRIFT_REFERENCE_FILE
+from pdm_assets.resources.mlflow import CHAMPION, DECISION_RULE_FILE, DRIFT_REFERENCE_FILE
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
-from pdm_assets.resources.training_run import log_training
+from pdm_assets.resources.mlflow import log_training
 
 GATE = "quality_gate"
 

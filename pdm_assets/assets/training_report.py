@@ -9,7 +9,7 @@ from pdm_assets.pipeline.events import EventEvaluation
 from pdm_assets.pipeline.lifecycle import Outcome
 from pdm_assets.pipeline.model import GateFloors
 from pdm_assets.pipeline.training import describe_spans
-from pdm_assets.resources.training_run import LoggedModel
+from pdm_assets.resources.mlflow import LoggedModel
 
 
 def _rounded(value: Optional[float], digits: int = 4) -> Optional[float]:

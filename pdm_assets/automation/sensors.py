@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from pdm_assets.partitions import range_tags
-from pdm_assets.resources.model_registry import MlflowResource
+from pdm_assets.resources.mlflow import MlflowResource
 from pdm_assets.resources.tables import TableStoreResource
 
 PREDICTIONS_ASSET = "failure_predictions"  # its materializations record which version scored each day

@@ -16,7 +16,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from pdm_assets.pipeline.scoring import ModelLineage
-from pdm_assets.resources.model_registry import MlflowResource, ModelNotFoundError, load_spark_model
+from pdm_assets.resources.mlflow import MlflowResource, ModelNotFoundError, load_spark_model
 from pdm_assets.resources.spark import SparkSessionResource
 
 

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import sys
 from typing import Optional
 
@@ -9,7 +12,6 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 from pyspark.sql import SparkSession
 
-from pdm_assets.resources.java import require_java
 from pdm_assets.storage import delta_jars
 
 # Session settings every deployment needs: timestamps in the landing files are naive wall-clock
@@ -24,11 +26,10 @@ RUNTIME_CONF = {
 # Delta rebuilds a table's state (its list of live files) with a Spark job after every commit;
 # the default of 50 tasks suits logs of millions of files, ours hold hundreds.
 LOCAL_DELTA_CONF = {"spark.databricks.delta.snapshotPartitions": "2"}
-# Spark keeps the classes it compiles for a plan in a JVM-wide cache of 100 by default. A new
-# day's run (ingestion, features, scoring, their checks) compiles about 250, so with the default
-# every run compiled everything again: 800 compilations and 27 s of compile time over three new
-# days on a warm Connect server here, 290 with this. A static setting: it has to be given when
-# the JVM starts (here for the embedded session; `--conf` for a Connect server, see the README).
+# Spark's cache of compiled plan classes (100 by default) is smaller than one new day's run needs
+# (ingestion, features, scoring and their checks), so every run would compile again: raise it.
+# A static setting, given when the JVM starts (here for the embedded session; `--conf` for a
+# Connect server). The measured cost is in docs/benchmarks.md.
 CODEGEN_CACHE_CONF = {"spark.sql.codegen.cache.maxEntries": "2000"}
 # Settings that only apply when we start the JVM ourselves.
 EMBEDDED_CONF = {
@@ -39,11 +40,49 @@ EMBEDDED_CONF = {
     "spark.sql.adaptive.enabled": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     # PySpark 4 records the Python call site of every column function for error messages, at the
-    # price of 3-4 round trips to the JVM per call (a tenth of a second per table's parse plan
-    # here); Spark's own errors still name the failing expression.
+    # price of round trips to the JVM per call; Spark's own errors still name the failing expression.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
     **LOCAL_DELTA_CONF,
 }
+
+
+# PySpark 4 starts its JVM with the `java` of JAVA_HOME or PATH: say clearly when it is missing or too old.
+MIN_JAVA = 17
+
+
+class JavaNotFoundError(RuntimeError):
+    """No usable Java runtime for the embedded Spark."""
+
+
+def java_major_version() -> tuple[int, str]:
+    """Return (major version, path) of the `java` Spark will start; raise a readable error otherwise."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise JavaNotFoundError(
+            f"PySpark 4 needs Java {MIN_JAVA} or newer, and no `java` was found "
+            f"({'JAVA_HOME=' + java_home if java_home else 'not on PATH'}). "
+            "Install one, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    text = out.stderr + out.stdout
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not match:
+        raise JavaNotFoundError(f"Could not read the Java version from `{java} -version`: {text.strip()!r}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0" style
+        major = int(match.group(2))
+    return major, java
+
+
+def require_java() -> None:
+    """Raise JavaNotFoundError unless Java >= 17 is available."""
+    major, java = java_major_version()
+    if major < MIN_JAVA:
+        raise JavaNotFoundError(
+            f"PySpark 4 needs Java {MIN_JAVA} or newer; {java} is Java {major}. "
+            "Install openjdk-17 (or newer) and point JAVA_HOME at it."
+        )
 
 
 def create_spark_session(

@@ -6,7 +6,8 @@ from datetime import date
 import pytest
 from dagster import instance_for_test
 
-from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.deployments import Settings
+from pdm_assets.definitions import build_definitions
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import land_bulk
 from pdm_assets_tests.assets.helpers import failure_message, materialize_range

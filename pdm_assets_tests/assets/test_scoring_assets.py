@@ -7,10 +7,11 @@ from datetime import date
 import pytest
 from dagster import AssetSelection, SensorResult, build_sensor_context, materialize
 
-from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.deployments import Settings
+from pdm_assets.definitions import build_definitions
 from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from pdm_assets.pipeline.scoring import PROBABILITY_COLUMNS
-from pdm_assets.resources.model_registry import CHAMPION
+from pdm_assets.resources.mlflow import CHAMPION
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, row_counts, train
 
@@ -92,7 +93,8 @@ def test_a_pinned_version_scores_into_the_configured_table(labelled, spark):
 def test_stages_loaded_side_by_side_make_the_same_model(labelled, spark):
     from pyspark.ml import PipelineModel
 
-    from pdm_assets.resources.model_registry import _local_model_folder, load_pipeline_model
+    from pdm_assets.pipeline.model_io import load_pipeline_model
+    from pdm_assets.resources.mlflow import _local_model_folder
 
     defs, instance, settings = labelled
     version = _champion(defs, instance)

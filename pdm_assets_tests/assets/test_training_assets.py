@@ -10,9 +10,9 @@ from pdm_assets.pipeline.decision import DecisionRule
 from pdm_assets.pipeline.evaluation import judge
 from pdm_assets.pipeline.model import ModelConfig, feature_importances, fit_model
 from pdm_assets.pipeline.training import HOLDOUT, TRAIN, class_counts
-from pdm_assets.resources.model_registry import CHAMPION, ModelNotFoundError
+from pdm_assets.resources.mlflow import CHAMPION, ModelNotFoundError
 from pdm_assets.storage.delta_store import DeltaTableStore
-from pdm_assets.resources.training_run import log_training
+from pdm_assets.resources.mlflow import log_training
 from pdm_assets_tests.assets.helpers import check_outcomes, failure_message, metadata, train
 
 # Dagster runs of the Spark assets: minutes in all, so outside the quick loop (-m 'not slow').
@@ -134,7 +134,8 @@ def test_a_champion_that_cannot_be_loaded_fails_the_gate_with_its_error(labelled
     import shutil
     from urllib.parse import urlparse
 
-    from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.deployments import Settings
+    from pdm_assets.definitions import build_definitions
 
     _, instance, settings = labelled
     defs = build_definitions(Settings.from_env({"PDM_HOME": str(settings.home), "PDM_START_DATE": "2015-01-01",

@@ -10,7 +10,8 @@ from dagster import Definitions, SensorResult, SkipReason, build_sensor_context,
 
 from pdm_assets.automation.landing_sensor import build_landing_zone_sensor, day_fingerprint, work_days
 from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.deployments import Settings
+from pdm_assets.definitions import build_definitions
 from pdm_assets.partitions import daily_partitions
 from pdm_assets.pipeline.landing_files import day_file
 from pdm_assets.simulator import append, generate

@@ -8,7 +8,8 @@ import pytest
 from dagster import Definitions, RunRequest, SkipReason, build_schedule_context, instance_for_test
 
 from pdm_assets.automation.schedules import build_schedules, previous_utc_day
-from pdm_assets.deployments import Settings, build_definitions
+from pdm_assets.deployments import Settings
+from pdm_assets.definitions import build_definitions
 from pdm_assets.partitions import daily_partitions
 
 LA = ZoneInfo("America/Los_Angeles")

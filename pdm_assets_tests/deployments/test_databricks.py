@@ -110,12 +110,13 @@ def _register_champion(spark, env: dict[str, str]) -> str:
     import mlflow.spark
     from pyspark.sql import functions as F
 
-    from pdm_assets.deployments import Settings, build_resources
+    from pdm_assets.deployments import Settings
+    from pdm_assets.deployments.resources import build_resources
     from pdm_assets.pipeline.features import feature_columns
     from pdm_assets.pipeline.labels import LABEL_CLASSES
     from pdm_assets.pipeline.model import ModelConfig, fit_model
     from pdm_assets.pipeline.schemas import MACHINE_MODELS
-    from pdm_assets.resources.model_registry import CHAMPION
+    from pdm_assets.resources.mlflow import CHAMPION
 
     columns = feature_columns()
     numeric = [c for c in columns if c != "model"]
@@ -141,8 +142,9 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
     """`dagster asset materialize` of a day's raw tables → features → predictions, every step on the "cluster"."""
     from dagster import AssetSelection, materialize
 
-    from pdm_assets.deployments import Settings, build_definitions
-    from pdm_assets.resources.model_registry import local_mlflow_uris
+    from pdm_assets.deployments import Settings
+    from pdm_assets.definitions import build_definitions
+    from pdm_assets.resources.mlflow import local_mlflow_uris
 
     home = tmp_path / "home"
     mlflow_uri, _ = local_mlflow_uris(home)
@@ -192,8 +194,10 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
         assert {"databricks_step_main.py", "code.zip", "step_run_ref.pkl", "config.pkl"} <= {
             p.name for p in staged.iterdir()}
     names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/code.zip")).namelist()
-    assert "pdm_assets/definitions.py" in names and "pdm_assets/resources/databricks.py" in names
+    assert "pdm_assets/definitions.py" in names and "pdm_assets/deployments/databricks.py" in names
     assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
+    assert "pdm_assets/resources/step_launcher.py" in names
+    assert not any(n.startswith("pdm_assets/tools/") for n in names)  # local commands stay local
     config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/config.pkl").read_bytes())
     assert config.env_variables["PDM_HOME"] == str(home)
     assert config.env_variables["PDM_DATABRICKS_CATALOG"] == "spark_catalog" and config.secrets == []
@@ -289,7 +293,7 @@ def _settings(**env: str):
 
 
 def test_tables_are_unity_catalog_delta_tables_and_parquet_is_gone() -> None:
-    from pdm_assets.deployments import build_resources
+    from pdm_assets.deployments.resources import build_resources
 
     tables = build_resources(_settings(PDM_DATABRICKS_CATALOG="ml", PDM_DATABRICKS_SCHEMA="pdm_prod"))["tables"]
     store = tables.store()
@@ -300,8 +304,8 @@ def test_tables_are_unity_catalog_delta_tables_and_parquet_is_gone() -> None:
 
 
 def test_cluster_libraries_and_mlflow_defaults() -> None:
-    from pdm_assets.deployments import build_resources
-    from pdm_assets.resources.databricks import launcher_config
+    from pdm_assets.deployments.resources import build_resources
+    from pdm_assets.deployments.databricks import launcher_config
 
     new = _settings(PDM_DATABRICKS_CLUSTER_JSON='{"num_workers": 2, "instance_pool_id": "pool-1", '
                                                     '"spark_conf": {"spark.sql.shuffle.partitions": "64"}}')
@@ -334,7 +338,7 @@ def test_a_local_wheel_is_uploaded_when_the_launcher_starts(api: DatabricksEmula
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import dagster
 
-    from pdm_assets.deployments import build_resources
+    from pdm_assets.deployments.resources import build_resources
 
     for name, value in api.env().items():
         monkeypatch.setenv(name, value)
@@ -351,8 +355,8 @@ def test_a_local_wheel_is_uploaded_when_the_launcher_starts(api: DatabricksEmula
 
 
 def test_the_wheel_is_built_from_this_source_tree_under_a_digest_of_it() -> None:
-    from pdm_assets.resources.databricks import launcher_config
-    from pdm_assets.resources.databricks_wheel import source_digest, source_root
+    from pdm_assets.deployments.databricks import launcher_config
+    from pdm_assets.deployments.wheel import source_digest, source_root
 
     root = source_root()
     assert root is not None  # the tests run from the (editable) source tree
@@ -364,7 +368,7 @@ def test_the_wheel_is_built_from_this_source_tree_under_a_digest_of_it() -> None
 
 
 def test_the_source_digest_follows_the_code_and_ignores_caches(tmp_path: Path) -> None:
-    from pdm_assets.resources.databricks_wheel import source_digest
+    from pdm_assets.deployments.wheel import source_digest
 
     (tmp_path / "pdm_assets").mkdir()
     (tmp_path / "pyproject.toml").write_text('version = "0.1.0"\n')
@@ -373,6 +377,9 @@ def test_the_source_digest_follows_the_code_and_ignores_caches(tmp_path: Path) -
     first = source_digest(tmp_path)
     (tmp_path / "pdm_assets" / "__pycache__").mkdir()
     (tmp_path / "pdm_assets" / "__pycache__" / "module.cpython-311.pyc").write_bytes(b"\0")
+    assert source_digest(tmp_path) == first
+    (tmp_path / "pdm_assets" / "tools").mkdir()  # local commands never ship: editing them changes nothing
+    (tmp_path / "pdm_assets" / "tools" / "demo.py").write_text("print('hi')\n")
     assert source_digest(tmp_path) == first
     module.write_text("X = 2\n")
     assert source_digest(tmp_path) != first

@@ -13,7 +13,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 
 from pdm_assets.storage.delta_store import DeltaTableStore
 from pdm_assets.simulator import generate
-from pdm_assets.resources.connect_server import connect_server
+from pdm_assets.tools.connect_server import connect_server
 
 pytestmark = pytest.mark.slow  # starts processes of its own
 

@@ -36,7 +36,7 @@ def _ensure_dagster_home(home: Path) -> Path:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():  # runs offline (no usage telemetry); a range's per-day records in one transaction
-        from pdm_assets.automation.event_log import instance_yaml
+        from pdm_assets.deployments.instance import instance_yaml
 
         config.write_text(instance_yaml(dagster_home))
     os.environ["DAGSTER_HOME"] = str(dagster_home)
@@ -62,14 +62,15 @@ def _ensure_landing(landing: Path, start: date, last: date, machines: int, seed:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    from pdm_assets.resources.java import JavaNotFoundError, require_java
+    from pdm_assets.resources.spark import JavaNotFoundError, require_java
 
     try:
         require_java()
     except JavaNotFoundError as err:
         print(f"pdm-demo: {err}", file=sys.stderr)
         return 2
-    from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.deployments import Settings
+    from pdm_assets.definitions import build_definitions
 
     settings = Settings.from_env()
     start, last = settings.start, settings.last_day()
@@ -81,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     from dagster import DagsterInstance
 
-    from pdm_assets.automation.progress import StepProgress, output_to_log
+    from pdm_assets.tools.progress import StepProgress, output_to_log
     from pdm_assets.partitions import range_tags
 
     job = build_definitions(settings).resolve_job_def(MAIN_JOB)

@@ -20,6 +20,25 @@ import pdm_assets
 WHEEL_BUILD = "build"  # PDM_DATABRICKS_WHEEL default: build the wheel from this source tree
 WHEEL_NONE = "none"  # no project wheel: the zipped package the launcher uploads per step is enough
 BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")
+# Local commands (pdm-demo, benchmarks, screenshots, the Connect server): never shipped to a cluster,
+# so editing them neither changes the wheel's digest nor reinstalls it.
+LOCAL_ONLY = ("tools",)
+_NOT_SOURCES = ("__pycache__", "*.pyc", ".pytest_cache")
+
+
+def _shipped(path: Path, package: Path) -> bool:
+    parts = path.relative_to(package).parts
+    return not (parts and parts[0] in LOCAL_ONLY) and "__pycache__" not in parts and path.suffix != ".pyc"
+
+
+def copy_shipped_package(package: Path, target: Path) -> Path:
+    """Copy what of the package runs on a cluster (everything but `LOCAL_ONLY`) to `target`; return `target`."""
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        local = {n for n in names if Path(folder) == package and n in LOCAL_ONLY}
+        return local | shutil.ignore_patterns(*_NOT_SOURCES)(folder, names)
+
+    shutil.copytree(package, target, ignore=ignore)
+    return target
 
 
 class WheelBuildError(RuntimeError):
@@ -34,7 +53,7 @@ def source_root() -> Optional[Path]:
 
 def _sources(root: Path) -> list[Path]:
     package = root / "pdm_assets"
-    files = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    files = [p for p in package.rglob("*") if p.is_file() and _shipped(p, package)]
     return sorted(files + [root / name for name in BUILD_FILES if (root / name).is_file()])
 
 
@@ -67,7 +86,7 @@ def built_wheel(root: Path, cache: Optional[Path] = None) -> Path:
         for name in BUILD_FILES:
             if (root / name).is_file():
                 shutil.copy2(root / name, copy / name)
-        shutil.copytree(root / "pdm_assets", copy / "pdm_assets", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        copy_shipped_package(root / "pdm_assets", copy / "pdm_assets")
         out = Path(work) / "dist"
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(copy)],
                               capture_output=True, text=True)

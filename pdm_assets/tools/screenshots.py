@@ -339,7 +339,7 @@ def plan(base_url: str, partitioned_asset: str = "failure_predictions", model_as
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pdm_assets.automation.screenshots", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m pdm_assets.tools.screenshots", description=__doc__)
     p.add_argument("--dagster-home", type=Path, required=True, help="the Dagster instance (DAGSTER_HOME) to show")
     p.add_argument("--pdm-home", type=Path, required=True, help="the PDM_HOME the definitions load with")
     p.add_argument("--out", type=Path, default=REPO / "docs", help="where the PNGs go (default docs/)")

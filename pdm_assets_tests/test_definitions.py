@@ -1,45 +1,21 @@
-"""The environment switch: deployment and timeline settings, read once, with clear errors."""
+"""The map: the definitions load for every deployment, and what they hold matches a plain snapshot.
+
+When a change to assets, checks, jobs, schedules or sensors is meant, rewrite the snapshot with
+`python -m pdm_assets_tests.test_definitions` and review its diff with the change.
+"""
 from __future__ import annotations
 
-from datetime import date, timedelta
+import json
+import sys
+from pathlib import Path
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, Definitions
 
-from pdm_assets.deployments import Settings, utc_today
+from pdm_assets.definitions import build_definitions
+from pdm_assets.deployments import Settings
 
-
-def test_defaults_are_the_published_year_on_embedded_spark(tmp_path):
-    s = Settings.from_env({"PDM_HOME": str(tmp_path)})
-    assert (s.deployment, s.start, s.end, s.last_day()) == ("local", date(2015, 1, 1), date(2016, 1, 1), date(2015, 12, 31))
-    assert s.landing_dir == tmp_path / "landing" and s.warehouse == tmp_path / "warehouse"
-
-
-def test_a_start_alone_gives_a_bounded_year_and_open_gives_a_live_timeline(tmp_path):
-    s = Settings.from_env({"PDM_HOME": str(tmp_path), "PDM_START_DATE": "2020-01-01"})
-    assert s.end == date(2020, 12, 31)
-    start = utc_today() - timedelta(days=30)
-    live = Settings.from_env({"PDM_HOME": str(tmp_path), "PDM_START_DATE": start.isoformat(), "PDM_END_DATE": "open"})
-    assert live.end is None and live.last_day() == utc_today() - timedelta(days=1)
-
-
-def test_spark_remote_alone_selects_spark_connect(tmp_path):
-    s = Settings.from_env({"PDM_HOME": str(tmp_path), "SPARK_REMOTE": "sc://127.0.0.1:15002"})
-    assert (s.deployment, s.spark_remote) == ("connect", "sc://127.0.0.1:15002")
-
-
-@pytest.mark.parametrize("env, message", [
-    ({"PDM_DEPLOYMENT": "cloud"}, "PDM_DEPLOYMENT must be one of local, connect, databricks"),
-    ({"PDM_DEPLOYMENT": "connect"}, "needs SPARK_REMOTE"),
-    ({"PDM_START_DATE": "2015-13-01"}, "PDM_START_DATE must be a date YYYY-MM-DD"),
-    ({"PDM_START_DATE": "2015-02-01", "PDM_END_DATE": "2015-01-01"}, "must be after PDM_START_DATE"),
-    ({"PDM_CADENCE_HOURS": "three"}, "PDM_CADENCE_HOURS must be a whole number"),
-    ({"PDM_DECAY_METRIC": "accuracy"}, "decay metric must be one of event_recall, alarm_precision, macro_f1"),
-    ({"PDM_DECAY_DAYS": "3", "PDM_DECAY_BELOW": "5"}, r"decay needs 1 <= K <= N, got K=5, N=3 \(PDM_DECAY_METRIC, PDM_DECAY_DAYS = N"),
-])
-def test_bad_settings_say_which_variable_is_wrong(tmp_path, env, message):
-    with pytest.raises(ValueError, match=message):
-        Settings.from_env({"PDM_HOME": str(tmp_path), **env})
+SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
 
 
 DEPLOYMENT_ENVS = {
@@ -53,10 +29,7 @@ DEPLOYMENT_ENVS = {
 
 @pytest.mark.parametrize("deployment", sorted(DEPLOYMENT_ENVS))
 def test_the_definitions_load_for_every_deployment_without_starting_anything(deployment, tmp_path, monkeypatch):
-    from dagster import Definitions
     from pyspark import SparkContext
-
-    from pdm_assets.deployments import build_definitions
 
     env = {"PDM_HOME": str(tmp_path), **DEPLOYMENT_ENVS[deployment]}
     for name, value in env.items():
@@ -79,8 +52,6 @@ def test_the_definitions_load_for_every_deployment_without_starting_anything(dep
 
 
 def test_scoring_jobs_hold_alerts_and_outcomes_and_a_named_challenger_adds_shadow_scoring(tmp_path):
-    from pdm_assets.deployments import build_definitions
-
     plain = build_definitions(Settings.from_env({"PDM_HOME": str(tmp_path)}))
     shadowed = build_definitions(Settings.from_env({"PDM_HOME": str(tmp_path), "PDM_CHALLENGER": "challenger"}))
 
@@ -96,3 +67,41 @@ def test_scoring_jobs_hold_alerts_and_outcomes_and_a_named_challenger_adds_shado
     assert "challenger_predictions" in keys(shadowed, "scoring_job") and "challenger_predictions" in keys(shadowed)
     upstream = shadowed.get_repository_def().asset_graph.get(AssetKey("prediction_outcomes")).parent_keys
     assert AssetKey("challenger_predictions") in upstream
+
+
+def described(defs: Definitions) -> dict:
+    """Asset keys with their group, checks, jobs with their assets, schedules and sensors: plain JSON."""
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    assets = {key.to_user_string(): graph.get(key).group_name for key in sorted(graph.get_all_asset_keys())}
+    checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
+    jobs = {job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+            for job in sorted(repository.get_all_jobs(), key=lambda j: j.name) if not job.name.startswith("__")}
+    schedules = {s.name: {"cron": s.cron_schedule, "job": s.job_name, "status": s.default_status.value}
+                 for s in sorted(repository.schedule_defs, key=lambda s: s.name)}
+    sensors = {s.name: {"jobs": sorted(j.name for j in s.jobs) if s.has_jobs else [],
+                        "status": s.default_status.value}
+               for s in sorted(repository.sensor_defs, key=lambda s: s.name)}
+    return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+
+
+def _default_definitions(home: Path) -> Definitions:
+    return build_definitions(Settings.from_env({"PDM_HOME": str(home)}))
+
+
+def test_the_definitions_match_the_snapshot(tmp_path):
+    expected = json.loads(SNAPSHOT.read_text())
+    actual = described(_default_definitions(tmp_path))
+    for part in expected:
+        assert actual[part] == expected[part], (
+            f"the definitions' {part} changed; if that is meant, run `python -m pdm_assets_tests.test_definitions` "
+            "and commit the new snapshot")
+    assert set(actual) == set(expected)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        SNAPSHOT.write_text(json.dumps(described(_default_definitions(Path(home))), indent=2) + "\n")
+    print(f"wrote {SNAPSHOT}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Scoring throughput (1 day, 90 days) and new-day latency, embedded Spark vs a warm Spark Connect server.
 
-    python -m pdm_assets.benchmarks.scoring --home /tmp/bench100    # a year of features and a champion
-    python -m pdm_assets.benchmarks.scoring --machines 100          # builds both first (several minutes)
+    python -m pdm_assets.tools.benchmarks.scoring --home /tmp/bench100    # a year of features and a champion
+    python -m pdm_assets.tools.benchmarks.scoring --machines 100          # builds both first (several minutes)
 
 "New day" = the next day lands in the landing zone (simulator), then one run ingests it, builds its
 features and labels and scores it: "predictions written" is when the predictions' materialization
@@ -32,8 +32,9 @@ def _materialize(selection: str, first: date | None = None, last: date | None = 
     """Run one in-process materialization; its wall time, each step's time and when predictions were written."""
     from dagster import AssetSelection, DagsterEventType, DagsterInstance, materialize
 
-    from pdm_assets.benchmarks.features_backfill import step_seconds
-    from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.tools.benchmarks.features_backfill import step_seconds
+    from pdm_assets.deployments import Settings
+    from pdm_assets.definitions import build_definitions
     from pdm_assets.partitions import range_tags
 
     defs = build_definitions(Settings.from_env())
@@ -88,10 +89,10 @@ def _child(mode: str, home: Path, machines: int, last_day: date) -> dict[str, fl
            "DAGSTER_HOME": str(home / "dagster_bench"), "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
     (home / "dagster_bench").mkdir(exist_ok=True)
     (home / "dagster_bench" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    args = [sys.executable, "-m", "pdm_assets.benchmarks.scoring", "--child", mode, "--home", str(home),
+    args = [sys.executable, "-m", "pdm_assets.tools.benchmarks.scoring", "--child", mode, "--home", str(home),
             "--machines", str(machines), "--last-day", last_day.isoformat()]
     if mode == "connect":
-        from pdm_assets.resources.connect_server import connect_server
+        from pdm_assets.tools.connect_server import connect_server
 
         with connect_server(home / "connect_server", shuffle_partitions=8) as remote:
             out = subprocess.run(args, env={**env, "PDM_DEPLOYMENT": "connect", "SPARK_REMOTE": remote},
@@ -145,7 +146,7 @@ def main() -> None:
 
 def _prepare(machines: int) -> Path:
     """A year of features and a champion: the features backfill, then the training assets."""
-    from pdm_assets.benchmarks.features_backfill import run_backfill
+    from pdm_assets.tools.benchmarks.features_backfill import run_backfill
 
     home = run_backfill(None, machines, 365, 42)
     os.environ["DAGSTER_HOME"] = str(home / "dagster_bench")

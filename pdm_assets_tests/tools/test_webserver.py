@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from pdm_assets.automation.screenshots import TELEMETRY_OFF, Webserver, graphql, running_webserver
+from pdm_assets.tools.screenshots import TELEMETRY_OFF, Webserver, graphql, running_webserver
 
 pytestmark = pytest.mark.slow  # starts processes of its own
 

@@ -1,6 +1,6 @@
 """Full-range single-run backfill of raw assets, features and labels; prints time, rate, memory.
 
-    python -m pdm_assets.benchmarks.features_backfill --machines 100 --days 365
+    python -m pdm_assets.tools.benchmarks.features_backfill --machines 100 --days 365
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 
-from pdm_assets.automation.demo import PLANNED_EVENTS_AS_SUBSETS
+from pdm_assets.tools.demo import PLANNED_EVENTS_AS_SUBSETS
 
 
 def main() -> None:
@@ -48,8 +48,9 @@ def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> P
 
     from dagster import AssetSelection, instance_for_test, materialize
 
-    from pdm_assets.benchmarks.memory import peak_memory_mib
-    from pdm_assets.deployments import Settings, build_definitions
+    from pdm_assets.tools.benchmarks.memory import peak_memory_mib
+    from pdm_assets.deployments import Settings
+    from pdm_assets.definitions import build_definitions
     from pdm_assets.partitions import range_tags
 
     defs = build_definitions(Settings.from_env())

@@ -1,7 +1,7 @@
 """Train our configuration and the reference job's on the same simulated year; judge both per row and per event.
 
-    python -m pdm_assets.benchmarks.training --home /tmp/bench100   # a PDM_HOME with the raw tables
-    python -m pdm_assets.benchmarks.training --machines 100          # simulates and ingests first
+    python -m pdm_assets.tools.benchmarks.training --home /tmp/bench100   # a PDM_HOME with the raw tables
+    python -m pdm_assets.tools.benchmarks.training --machines 100          # simulates and ingests first
 
 Ours: 3 h grid, 24 h label, the project's default classifier and alarm rule, on the window the
 `training_set` asset takes by default (it ends at the newest day with final labels). The reference
@@ -109,7 +109,7 @@ def main() -> None:
                    help="target alarm precision of the thresholds (PDM_TARGET_ALARM_PRECISION)")
     args = p.parse_args()
     if args.home is None:
-        from pdm_assets.benchmarks.features_backfill import run_backfill
+        from pdm_assets.tools.benchmarks.features_backfill import run_backfill
 
         args.home = run_backfill(None, args.machines, 365, 42)
     os.environ["PDM_HOME"] = str(args.home)

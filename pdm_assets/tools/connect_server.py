@@ -49,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--master", default="local[*]")
     p.add_argument("--shuffle-partitions", type=int, default=8)
     args = p.parse_args(argv)
-    from pdm_assets.resources.java import JavaNotFoundError, require_java
+    from pdm_assets.resources.spark import JavaNotFoundError, require_java
 
     try:
         require_java()

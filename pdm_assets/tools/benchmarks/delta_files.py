@@ -1,6 +1,6 @@
 """Small files: a year of machine_features written as one backfill and as 365 one-day runs, and reading it back.
 
-    python -m pdm_assets.benchmarks.delta_files --home <PDM_HOME after benchmarks.features_backfill>
+    python -m pdm_assets.tools.benchmarks.delta_files --home <PDM_HOME after benchmarks.features_backfill>
 
 Prints live files, log entries and read times (a year, the last 90 days, one day) of the table the
 backfill wrote, of a copy written one day per commit as a year of daily runs would, and of that

@@ -18,7 +18,7 @@ from dagster import (
     materialize,
 )
 
-from pdm_assets.automation.event_log import BATCH_SIZE_VARIABLE, BatchedSqliteEventLogStorage, instance_yaml
+from pdm_assets.deployments.instance import BATCH_SIZE_VARIABLE, BatchedSqliteEventLogStorage, instance_yaml
 from pdm_assets.partitions import range_tags
 
 DAYS = DailyPartitionsDefinition(start_date="2015-01-01", end_date="2015-03-01")

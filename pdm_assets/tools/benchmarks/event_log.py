@@ -1,6 +1,6 @@
 """Recording a range run's per-day materializations: Dagster's SQLite event log against the batched one.
 
-    python -m pdm_assets.benchmarks.event_log --days 365 --repeats 3
+    python -m pdm_assets.tools.benchmarks.event_log --days 365 --repeats 3
 
 One asset over `--days` daily partitions that records each day's metadata (as every daily asset of
 the project does), run in a fresh instance of each kind; prints the best wall time of each and the
@@ -27,7 +27,7 @@ def _one_run(kind: str, days: int) -> float:
         asset, materialize,
     )
 
-    from pdm_assets.automation.event_log import instance_yaml
+    from pdm_assets.deployments.instance import instance_yaml
     from pdm_assets.partitions import range_tags
 
     home = Path(tempfile.mkdtemp(prefix=f"pdm_event_log_{kind}_"))
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     best = {}
     for kind in ("stock", "batched"):  # each run in its own process: the batch setting stays with its instance
         env = {k: v for k, v in os.environ.items() if k != "DAGSTER_EVENT_BATCH_SIZE"}
-        times = [float(subprocess.run([sys.executable, "-m", "pdm_assets.benchmarks.event_log", "--kind", kind, "--days", str(args.days)],
+        times = [float(subprocess.run([sys.executable, "-m", "pdm_assets.tools.benchmarks.event_log", "--kind", kind, "--days", str(args.days)],
                                       check=True, capture_output=True, text=True, env=env).stdout.split()[-1])
                  for _ in range(args.repeats)]
         best[kind] = min(times)

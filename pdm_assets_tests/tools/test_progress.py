@@ -9,7 +9,7 @@ import warnings
 
 from dagster import Definitions, MaterializeResult, asset, define_asset_job, instance_for_test
 
-from pdm_assets.automation.progress import StepProgress, Terminal, output_to_log
+from pdm_assets.tools.progress import StepProgress, Terminal, output_to_log
 
 
 def test_output_goes_to_the_log_and_progress_and_warnings_to_the_terminal(tmp_path, capfd):

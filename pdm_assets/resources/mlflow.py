@@ -1,18 +1,28 @@
-"""MLflow as a Dagster resource: where runs are tracked, where the model is registered, the champion alias.
+"""MLflow as a Dagster resource: where runs are tracked, where the model is registered, the champion alias,
+and how one training is recorded (parameters, metrics, confusion matrix, importances, the model).
 
 Local default: a SQLite tracking and registry database and an artifact folder under
 `<PDM_HOME>/mlflow`. On Databricks the same resource points at `databricks` / `databricks-uc`.
 """
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
+
+import pandas as pd
 
 from dagster import ConfigurableResource
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from pyspark.sql import DataFrame
+
+from pdm_assets.pipeline.labels import LABEL_CLASSES
+from pdm_assets.pipeline.model import PREDICTED, Evaluation
+from pdm_assets.pipeline.model_io import is_connect, load_pipeline_model
 
 if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
@@ -39,65 +49,10 @@ def load_spark_model(model_uri: str, session):
     stored = _local_model_folder(model_uri)
     if stored is not None:  # a local artifact store: load in place, no copy (the model is read-only)
         return load_pipeline_model(str(stored / "sparkml"), session)
-    if not _is_connect(session):
+    if not is_connect(session):
         return mlflow.spark.load_model(model_uri)
     local = Path(mlflow.artifacts.download_artifacts(model_uri))
     return load_pipeline_model(str(local / "sparkml"), session)
-
-
-def load_pipeline_model(path: str, session) -> "PipelineModel":
-    """`PipelineModel.load` of a model folder on this machine, with the stages read concurrently.
-
-    Each stage is its own folder: a metadata read and a few small Spark jobs on the server (over
-    Spark Connect, 0.1-1.3 s a stage here). One after the other they cost the sum, side by side
-    about the slowest one. The metadata files that say which class each stage is (JSON lines)
-    are read here with Python: through Spark (what `DefaultParamsReader.loadParamsInstance`
-    does) each is a Spark job, six of the thirteen jobs a load cost, run while a new day is
-    being ingested on the same two cores.
-    """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    from pyspark.ml import PipelineModel
-    from pyspark.ml.pipeline import PipelineSharedReadWrite
-
-    metadata = _saved_metadata(path)
-    uids = metadata["paramMap"]["stageUids"]
-    folders = [PipelineSharedReadWrite.getStagePath(uid, i, len(uids), os.path.join(path, "stages"))
-               for i, uid in enumerate(uids)]
-
-    def load_stage(folder: str):
-        if _is_connect(session):
-            # Connect ML wrappers look up the thread's active session (a thread-local): make it ours.
-            type(session)._set_default_and_active_session(session)
-        return _stage_class(_saved_metadata(folder)).load(folder)
-
-    with ThreadPoolExecutor(max_workers=max(1, len(folders)), thread_name_prefix="model-stage") as pool:
-        stages = list(pool.map(load_stage, folders))
-    return PipelineModel(stages=stages)._resetUid(metadata["uid"])
-
-
-def _saved_metadata(folder: str) -> dict:
-    """The metadata JSON an MLlib writer saved in `<folder>/metadata` (a one-line text file)."""
-    import json
-
-    parts = sorted(Path(folder, "metadata").glob("part-*"))
-    if not parts:
-        raise FileNotFoundError(f"No saved MLlib metadata in {Path(folder, 'metadata')}")
-    return json.loads(parts[0].read_text(encoding="utf-8").splitlines()[0])
-
-
-def _stage_class(metadata: dict) -> type:
-    """The pyspark class that loads a saved stage, named as `DefaultParamsReader.loadParamsInstance` names it."""
-    import importlib
-
-    from pyspark.ml.util import DefaultParamsReader
-
-    name = metadata["class"]
-    if not DefaultParamsReader.isPythonParamsInstance(metadata):
-        name = name.replace("org.apache.spark", "pyspark")
-    module, _, cls = name.rpartition(".")
-    return getattr(importlib.import_module(module), cls)
 
 
 def _local_model_folder(model_uri: str) -> Optional[Path]:
@@ -114,10 +69,6 @@ def _local_model_folder(model_uri: str) -> Optional[Path]:
         return None
     folder = Path(unquote(location.path))
     return folder if (folder / "sparkml").is_dir() else None
-
-
-def _is_connect(session) -> bool:
-    return type(session).__module__.startswith("pyspark.sql.connect")
 
 
 class ModelNotFoundError(LookupError):
@@ -275,3 +226,88 @@ def trained_through(client: MlflowClient, run_id: str) -> Optional[date]:
         return date.fromisoformat(params["trained_through"])
     spans = re.findall(r"(train|tune) \d{4}-\d{2}-\d{2}\.\.(\d{4}-\d{2}-\d{2})", params.get("training_window", ""))
     return max(date.fromisoformat(end) for _, end in spans) if spans else None
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """Where a training went: the MLflow run and the registered version."""
+
+    experiment_id: str
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def confusion_figure(evaluation: Evaluation):
+    """The confusion matrix as a matplotlib figure (no pyplot: no global state, no display needed)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 5), dpi=100)
+    ax = fig.add_subplot()
+    matrix = evaluation.confusion
+    image = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(LABEL_CLASSES)), LABEL_CLASSES)
+    ax.set_yticks(range(len(LABEL_CLASSES)), LABEL_CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Holdout confusion matrix (macro F1 {evaluation.macro_f1:.3f})")
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, n in enumerate(row):
+            ax.text(j, i, str(n), ha="center", va="center", color="white" if n > peak / 2 else "black")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def _requirements() -> list[str]:
+    """What the logged model needs to load elsewhere: the Spark and MLflow of this environment."""
+    from importlib import metadata
+
+    return [f"{name}=={metadata.version(name)}" for name in ("pyspark", "mlflow")]
+
+
+def log_training(
+    model: "PipelineModel",
+    model_name: str,
+    experiment_id: str,
+    params: Mapping[str, Any],
+    evaluation: Evaluation,
+    importances: Mapping[str, float],
+    example_input: DataFrame,
+    tags: Mapping[str, str],
+    texts: Mapping[str, str] = {},
+    metrics: Mapping[str, float] = {},
+    figures: Mapping[str, Any] = {},
+) -> LoggedModel:
+    """One MLflow run with everything a reviewer needs, and a new registered model version."""
+    import mlflow
+    import mlflow.spark
+    from mlflow.models import infer_signature
+
+    sample = example_input.limit(5)
+    with warnings.catch_warnings():
+        # MLflow's hint that integer columns cannot carry missing values: machine_id and age never miss.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+        signature = infer_signature(sample.toPandas(), model.transform(sample).select(PREDICTED).toPandas())
+    with mlflow.start_run(experiment_id=experiment_id, tags=dict(tags)) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.log_metrics(evaluation.metrics())
+        mlflow.log_metric("holdout_rows", evaluation.rows)
+        mlflow.log_metrics(dict(metrics))
+        confusion = pd.DataFrame(evaluation.confusion, columns=list(LABEL_CLASSES))
+        confusion.insert(0, "actual", list(LABEL_CLASSES))
+        mlflow.log_table(confusion, "confusion_matrix.json")
+        mlflow.log_figure(confusion_figure(evaluation), "confusion_matrix.png")
+        mlflow.log_table(pd.DataFrame({"feature": list(importances), "importance": list(importances.values())}),
+                         "feature_importances.json")
+        for name, text in texts.items():
+            mlflow.log_text(text, name)
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, name)
+        # Requirements named here: inferring them loads the saved model in a subprocess with a JVM of
+        # its own (tens of seconds per training).
+        info = mlflow.spark.log_model(model, artifact_path="model", signature=signature,
+                                      registered_model_name=model_name, pip_requirements=_requirements())
+    version = str(info.registered_model_version)
+    return LoggedModel(experiment_id, run.info.run_id, version, f"models:/{model_name}/{version}")

@@ -1,0 +1,85 @@
+"""The resources of a deployment: one builder, and the few things that differ per deployment as data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dagster import EnvVar, ResourceDefinition
+
+from pdm_assets.deployments import databricks
+from pdm_assets.deployments.settings import Settings
+from pdm_assets.resources.landing import LandingZoneResource
+from pdm_assets.resources.mlflow import MlflowResource, local_mlflow_uris
+from pdm_assets.resources.scoring_model import ScoringModelResource
+from pdm_assets.resources.spark import SparkSessionResource
+from pdm_assets.resources.step_launcher import databricks_step_launcher
+from pdm_assets.resources.tables import SparkTableIOManager, TableStoreResource
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a deployment's steps run and what they talk to: everything else is the same everywhere."""
+
+    spark: SparkSessionResource
+    tables: TableStoreResource
+    mlflow: MlflowResource
+    preload_model: bool  # start loading the champion when a run starts (only where steps run in this process)
+    step_launcher: Any  # a ResourceDefinition: none, or the Databricks launcher
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Resources of the selected deployment."""
+    place = _databricks(settings) if settings.deployment == "databricks" else _here(settings)
+    return {
+        "spark": place.spark,
+        "tables": place.tables,
+        "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
+        "table_io_manager": SparkTableIOManager(tables=place.tables, spark=place.spark),
+        "mlflow": place.mlflow,
+        "scoring_model": ScoringModelResource(mlflow=place.mlflow, spark=place.spark, preload=place.preload_model),
+        "step_launcher": place.step_launcher,
+    }
+
+
+def _mlflow(settings: Settings, tracking: str, registry: str, model_name: str) -> MlflowResource:
+    local_uri, local_artifacts = local_mlflow_uris(settings.home)
+    tracking = tracking or local_uri  # empty: SQLite under PDM_HOME/mlflow
+    return MlflowResource(tracking_uri=tracking, registry_uri=registry, model_name=model_name,
+                          artifact_root=local_artifacts if tracking == local_uri else "")
+
+
+def _here(settings: Settings) -> Placement:
+    """Local and Connect: steps run in this process, against an embedded session or a Connect server."""
+    if settings.deployment == "connect":
+        spark = SparkSessionResource(remote=EnvVar("SPARK_REMOTE"), shuffle_partitions=settings.shuffle_partitions)
+    else:
+        spark = SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions)
+    return Placement(
+        spark=spark,
+        tables=TableStoreResource(warehouse=str(settings.warehouse)),
+        mlflow=_mlflow(settings, settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name),
+        preload_model=True,
+        step_launcher=ResourceDefinition.none_resource(description="No step launcher: steps run here."),
+    )
+
+
+def _databricks(settings: Settings) -> Placement:
+    """Steps run on a cluster; the same resources are rebuilt there from the forwarded PDM_* variables."""
+    cfg = settings.databricks or databricks.DatabricksSettings.from_env({})
+    tracking, registry, model_name = databricks.mlflow_settings(
+        cfg, settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name)
+    # Forward the resolved timeline and paths too, so both sides build identical definitions.
+    forwarded = {**cfg.env_variables, "PDM_DEPLOYMENT": "databricks", "PDM_HOME": str(settings.home),
+                 "PDM_LANDING_DIR": str(settings.landing_dir), "PDM_START_DATE": settings.start.isoformat(),
+                 "PDM_END_DATE": settings.end.isoformat() if settings.end else "live",
+                 "PDM_MLFLOW_TRACKING_URI": tracking,
+                 "PDM_MLFLOW_REGISTRY_URI": registry, "PDM_MODEL_NAME": model_name}
+    return Placement(
+        # On the cluster `getActiveSession()` is the cluster's session; locally no step touches Spark.
+        spark=SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions),
+        tables=TableStoreResource(warehouse=str(settings.warehouse), catalog=cfg.catalog, schema_name=cfg.schema),
+        mlflow=_mlflow(settings, tracking, registry, model_name),
+        # The scoring step loads its model on the cluster; this host has no Spark to preload with.
+        preload_model=False,
+        step_launcher=databricks_step_launcher(replace(cfg, env_variables=forwarded)),
+    )
