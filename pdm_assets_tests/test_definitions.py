@@ -73,7 +73,7 @@ def described(defs: Definitions) -> dict:
     """Asset keys with their group, checks, jobs with their assets, schedules and sensors: plain JSON."""
     repository = defs.get_repository_def()
     graph = repository.asset_graph
-    assets = {key.to_user_string(): graph.get(key).group_name for key in sorted(graph.get_all_asset_keys())}
+    assets = {key.to_user_string(): _asset(graph.get(key)) for key in sorted(graph.get_all_asset_keys())}
     checks = sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys)
     jobs = {job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
             for job in sorted(repository.get_all_jobs(), key=lambda j: j.name) if not job.name.startswith("__")}
@@ -83,6 +83,17 @@ def described(defs: Definitions) -> dict:
                         "status": s.default_status.value}
                for s in sorted(repository.sensor_defs, key=lambda s: s.name)}
     return {"assets": assets, "checks": checks, "jobs": jobs, "schedules": schedules, "sensors": sensors}
+
+
+def _asset(node) -> dict:
+    """What a reviewer should see change: group, upstream, kinds, run policy, resources, IO manager, tags."""
+    definition = node.assets_def
+    return {"group": node.group_name, "upstream": sorted(k.to_user_string() for k in node.parent_keys),
+            "kinds": sorted(node.kinds), "partitioned": definition.partitions_def is not None,
+            "backfill": str(node.backfill_policy) if node.backfill_policy else None,
+            "resources": sorted(definition.required_resource_keys),
+            "io_manager": definition.get_io_manager_key_for_asset_key(node.key),
+            "op_tags": dict(sorted((definition.op.tags or {}).items()))}
 
 
 def _default_definitions(home: Path) -> Definitions:
