@@ -14,7 +14,7 @@ from pdm_assets.assets.alerts import build_alert_assets
 from pdm_assets.assets.features import build_feature_assets
 from pdm_assets.assets.outcomes import build_outcome_assets
 from pdm_assets.assets.raw import build_raw_assets
-from pdm_assets.assets.scoring import CHALLENGER_TABLE, DEFAULT_RESULTS_TABLE, build_scoring_assets
+from pdm_assets.assets.scoring import build_scoring_assets
 from pdm_assets.assets.training import build_training_assets
 from pdm_assets.automation.jobs import build_jobs
 from pdm_assets.automation.landing_sensor import build_landing_zone_sensor
@@ -22,6 +22,7 @@ from pdm_assets.automation.schedules import build_schedules
 from pdm_assets.automation.sensors import build_retraining_sensor, scoring_sensors
 from pdm_assets.deployments import Settings
 from pdm_assets.deployments.resources import build_resources
+from pdm_assets.names import CHALLENGER_PREDICTIONS, FAILURE_PREDICTIONS
 from pdm_assets.partitions import daily_partitions
 
 
@@ -29,7 +30,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
     """Assets, jobs and resources for the deployment the environment (or `settings`) selects."""
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings.start, settings.end)
-    shadow = CHALLENGER_TABLE if settings.challenger else None
+    shadow = CHALLENGER_PREDICTIONS if settings.challenger else None
     jobs = build_jobs(shadow_asset=shadow)
     return Definitions(
         assets=[
@@ -42,7 +43,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         ],
         jobs=jobs.all(),
         sensors=[
-            *scoring_sensors(jobs.scoring, settings.rescore_days, DEFAULT_RESULTS_TABLE),
+            *scoring_sensors(jobs.scoring, settings.rescore_days, FAILURE_PREDICTIONS),
             build_retraining_sensor(jobs.training),
             build_landing_zone_sensor(jobs.ingest_and_score, partitions,
                                       lookahead_days=math.ceil(settings.labels.horizon_hours / 24),

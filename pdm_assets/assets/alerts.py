@@ -17,6 +17,7 @@ from dagster import (
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.names import FAILURE_PREDICTIONS, MAINTENANCE_ALERTS
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.alerts import alerts_by_day, open_alerts, open_alerts_markdown
 from pdm_assets.pipeline.events import episode_gap_hours
@@ -27,7 +28,6 @@ from pdm_assets.resources.tables import (
 # Episodes are rebuilt from this many days of predictions before each day: a longer one is cut
 # there (and flagged `may_have_started_earlier`); a warning stands hours before a failure, not weeks.
 ALERT_LOOKBACK_DAYS = 14
-PREDICTIONS = "failure_predictions"
 
 
 def build_alert_assets(partitions: DailyPartitionsDefinition, cadence_hours: int) -> list[AssetsDefinition]:
@@ -43,7 +43,7 @@ def build_alert_assets(partitions: DailyPartitionsDefinition, cadence_hours: int
         backfill_policy=BackfillPolicy.single_run(),
         # Days before the timeline or not scored yet are absent; the run's own days are checked below.
         # failure_predictions writes its table itself (no output), so the table IO manager loads it.
-        ins={PREDICTIONS: AssetIn(partition_mapping=lookback, metadata={ALLOW_MISSING_DAYS: True},
+        ins={FAILURE_PREDICTIONS: AssetIn(partition_mapping=lookback, metadata={ALLOW_MISSING_DAYS: True},
                                   input_manager_key="table_io_manager")},
         required_resource_keys=SPARK_STEP_RESOURCES,
         group_name="scoring",
@@ -53,15 +53,15 @@ def build_alert_assets(partitions: DailyPartitionsDefinition, cadence_hours: int
         days = days_in_window(context.partition_time_window)
         res = spark_step(context)
         store = res.tables.store()
-        scored = set(store.existing_days(PREDICTIONS, res.spark.session))
+        scored = set(store.existing_days(FAILURE_PREDICTIONS, res.spark.session))
         unscored = [d.isoformat() for d in days if d not in scored]
         if unscored:
-            raise MissingUpstreamDaysError(f"maintenance_alerts needs {PREDICTIONS} of {shown(unscored)}: not scored")
+            raise MissingUpstreamDaysError(f"maintenance_alerts needs {FAILURE_PREDICTIONS} of {shown(unscored)}: not scored")
         window_start = datetime.combine(days[0] - timedelta(days=ALERT_LOOKBACK_DAYS), time())
         commit = store.write(alerts_by_day(failure_predictions, days, gap_hours, window_start),
-                             "maintenance_alerts", days)
+                             MAINTENANCE_ALERTS, days)
         # One row per episode and day: few enough to describe each day from the driver.
-        stored = [r.asDict() for r in store.read(res.spark.session, "maintenance_alerts", days, commit.version).collect()]
+        stored = [r.asDict() for r in store.read(res.spark.session, MAINTENANCE_ALERTS, days, commit.version).collect()]
         by_day: dict[str, list[dict]] = {}
         for row in stored:
             by_day.setdefault(row["date"].isoformat(), []).append(row)

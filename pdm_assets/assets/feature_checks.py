@@ -6,6 +6,9 @@ from typing import Iterator
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from pdm_assets.names import (
+    CHECK_LABELS_FINAL, CHECK_LABELS_HAVE_FEATURES, CHECK_LABEL_MIX, CHECK_NO_NULL_FEATURES, CHECK_ONE_ROW_PER_GRID_POINT, FAILURE_LABELS, MACHINE_FEATURES,
+)
 from pdm_assets.pipeline.features import FeatureParams, feature_columns
 from pdm_assets.pipeline.labels import NO_FAILURE
 from pdm_assets.pipeline.quality import rows_without_match, totals
@@ -14,26 +17,24 @@ from pdm_assets.pipeline.quality import rows_without_match, totals
 # Above 10 % something is off (a duplicated failure feed, a horizon far too long).
 MAX_FAILURE_SHARE = 0.10
 
-GRID, NULLS = "one_row_per_machine_and_grid_point", "no_null_features"
-MIX, MATCH, FINAL = "label_mix_within_bounds", "every_label_has_a_feature_row", "labels_final"
 
 
 def feature_specs() -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(GRID, asset="machine_features", blocking=True,
+        AssetCheckSpec(CHECK_ONE_ROW_PER_GRID_POINT, asset=MACHINE_FEATURES, blocking=True,
                        description="Exactly one row per known machine and grid point of each day."),
-        AssetCheckSpec(NULLS, asset="machine_features",
+        AssetCheckSpec(CHECK_NO_NULL_FEATURES, asset=MACHINE_FEATURES,
                        description="No feature is null (a null mean means a machine sent no telemetry in a window)."),
     ]
 
 
 def label_specs() -> list[AssetCheckSpec]:
     return [
-        AssetCheckSpec(MIX, asset="failure_labels",
+        AssetCheckSpec(CHECK_LABEL_MIX, asset=FAILURE_LABELS,
                        description=f"Failure labels are at most {MAX_FAILURE_SHARE:.0%} of rows and 'none' is present."),
-        AssetCheckSpec(MATCH, asset="failure_labels", blocking=True,
+        AssetCheckSpec(CHECK_LABELS_HAVE_FEATURES, asset=FAILURE_LABELS, blocking=True,
                        description="Every label row has a machine_features row with the same machine and time."),
-        AssetCheckSpec(FINAL, asset="failure_labels",
+        AssetCheckSpec(CHECK_LABELS_FINAL, asset=FAILURE_LABELS,
                        description="Every label is final: the failure days its horizon reaches have been ingested "
                                    "(provisional labels never train or judge a model)."),
     ]
@@ -47,13 +48,13 @@ def feature_results(per_day: dict[str, dict[str, int]], machines: int, days: lis
     coverage = {"rows": summed.get("_rows", 0), "distinct_keys": summed.get("_keys", 0),
                 "expected_rows": machines * points}
     yield AssetCheckResult(
-        check_name=GRID, asset_key="machine_features",
+        check_name=CHECK_ONE_ROW_PER_GRID_POINT, asset_key=MACHINE_FEATURES,
         passed=coverage["rows"] == coverage["expected_rows"] == coverage["distinct_keys"],
         metadata={k: MetadataValue.int(v) for k, v in coverage.items()},
     )
     bad = {c: summed[c] for c in feature_columns(params) if summed.get(c)}
     yield AssetCheckResult(
-        check_name=NULLS, asset_key="machine_features", passed=not bad, severity=AssetCheckSeverity.WARN,
+        check_name=CHECK_NO_NULL_FEATURES, asset_key=MACHINE_FEATURES, passed=not bad, severity=AssetCheckSeverity.WARN,
         metadata={"columns_with_nulls": MetadataValue.json(bad)},
     )
 
@@ -64,18 +65,18 @@ def label_results(res, days: list[date], classes: dict[str, int], not_final: lis
     failing = total - classes.get(NO_FAILURE, 0)
     share = failing / total if total else 0.0
     yield AssetCheckResult(
-        check_name=MIX, asset_key="failure_labels", severity=AssetCheckSeverity.WARN,
+        check_name=CHECK_LABEL_MIX, asset_key=FAILURE_LABELS, severity=AssetCheckSeverity.WARN,
         passed=total > 0 and classes.get(NO_FAILURE, 0) > 0 and share <= MAX_FAILURE_SHARE,
         metadata={"failure_share": MetadataValue.float(round(share, 6)), "rows": MetadataValue.int(total)},
     )
     spark, store = res.spark.session, res.tables.store()
-    labels = store.read(spark, "failure_labels", days)
-    features = store.read(spark, "machine_features", days)
+    labels = store.read(spark, FAILURE_LABELS, days)
+    features = store.read(spark, MACHINE_FEATURES, days)
     orphans = rows_without_match(labels, features, ["machine_id", "timestamp"])
-    yield AssetCheckResult(check_name=MATCH, asset_key="failure_labels", passed=orphans == 0,
+    yield AssetCheckResult(check_name=CHECK_LABELS_HAVE_FEATURES, asset_key=FAILURE_LABELS, passed=orphans == 0,
                            metadata={"labels_without_features": MetadataValue.int(orphans)})
     yield AssetCheckResult(
-        check_name=FINAL, asset_key="failure_labels", passed=not not_final, severity=AssetCheckSeverity.WARN,
+        check_name=CHECK_LABELS_FINAL, asset_key=FAILURE_LABELS, passed=not not_final, severity=AssetCheckSeverity.WARN,
         metadata={"days_not_final": MetadataValue.text(", ".join(not_final) or "none"),
                   "provisional_rows": MetadataValue.int(provisional_rows)},
     )

@@ -20,6 +20,9 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.assets import feature_checks
 from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.names import (
+    MACHINE_FEATURES, RAW_ERRORS, RAW_FAILURES, RAW_MACHINES, RAW_MAINT, RAW_MAINT_HISTORY, RAW_TELEMETRY,
+)
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline import quality
 from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history
@@ -77,11 +80,11 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={
-            "raw_telemetry": AssetIn(partition_mapping=lookback),
-            "raw_errors": AssetIn(partition_mapping=lookback),
-            "raw_maint": AssetIn(partition_mapping=history),
-            "raw_maint_history": AssetIn(),
-            "raw_machines": AssetIn(),
+            RAW_TELEMETRY: AssetIn(partition_mapping=lookback),
+            RAW_ERRORS: AssetIn(partition_mapping=lookback),
+            RAW_MAINT: AssetIn(partition_mapping=history),
+            RAW_MAINT_HISTORY: AssetIn(),
+            RAW_MACHINES: AssetIn(),
         },
         io_manager_key="table_io_manager",
         required_resource_keys=SPARK_STEP_RESOURCES,
@@ -107,9 +110,9 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         # checks then come from one job over what was stored (a new day is tiny: every Spark job
         # spared is a few hundred ms of fixed cost).
         store = res.tables.store()
-        commit = store.write(features, "machine_features", days)
+        commit = store.write(features, MACHINE_FEATURES, days)
         per_day, machines = quality.feature_profile(
-            store.read(res.spark.session, "machine_features", days, commit.version), raw_machines,
+            store.read(res.spark.session, MACHINE_FEATURES, days, commit.version), raw_machines,
             feature_columns(params))
         rows = _per_day_counts(context, days, {day: figures["_rows"] for day, figures in per_day.items()},
                                day_commit_metadata(commit))
@@ -139,11 +142,11 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={
-            "raw_failures": AssetIn(partition_mapping=lookahead, metadata={ALLOW_MISSING_DAYS: True}),
-            "raw_machines": AssetIn(),
+            RAW_FAILURES: AssetIn(partition_mapping=lookahead, metadata={ALLOW_MISSING_DAYS: True}),
+            RAW_MACHINES: AssetIn(),
         },
         # Ordered after the features so its check can verify every label has a feature row.
-        deps=[AssetDep("machine_features")],
+        deps=[AssetDep(MACHINE_FEATURES)],
         io_manager_key="table_io_manager",
         required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=feature_checks.label_specs(),
@@ -153,7 +156,7 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
     def failure_labels(context: AssetExecutionContext, raw_failures: DataFrame, raw_machines: DataFrame):
         days, start, end = _window(context)
         res = spark_step(context)
-        arrived = set(res.tables.store().existing_days("raw_failures", res.spark.session))
+        arrived = set(res.tables.store().existing_days(RAW_FAILURES, res.spark.session))
         own = [d.isoformat() for d in days if d not in arrived]
         if own:  # without the day's own failures every label would be a silent "none"
             raise MissingUpstreamDaysError(

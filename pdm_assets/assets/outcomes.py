@@ -20,6 +20,9 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
 from pdm_assets.assets.training_report import HOLDOUT_METRIC
+from pdm_assets.names import (
+    CHECK_MODEL_DECAY, FAILURE_LABELS, FAILURE_PREDICTIONS, PREDICTION_OUTCOMES, RAW_FAILURES,
+)
 from pdm_assets.pipeline.decay import DecayRule, judge_decay, pooled_figures
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.evaluation import failure_events
@@ -39,25 +42,23 @@ def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
             for name, v in day_figures(outcomes).items()}
 
 
-DECAY = "model_decay"
-OUTCOMES = "prediction_outcomes"
 WEEKLY_FIGURE = "realized_weekly.png"
 
 
 def _decay_check(mlflow, rows: list[dict], rule: DecayRule, version: str) -> AssetCheckResult:
     """The rule on the realized figures of the version that scored the newest judged day."""
     if not rows:
-        return AssetCheckResult(check_name=DECAY, passed=True, description="No judged day yet.")
+        return AssetCheckResult(check_name=CHECK_MODEL_DECAY, passed=True, description="No judged day yet.")
     reference, learned_through = mlflow.holdout_reference(version, HOLDOUT_METRIC[rule.metric])
     metadata = {"model_version": MetadataValue.text(version), "rule": MetadataValue.text(rule.describe()),
                 "live_after": MetadataValue.text(learned_through.isoformat() if learned_through else "unknown")}
     if reference is None:
-        return AssetCheckResult(check_name=DECAY, passed=True, metadata=metadata,
+        return AssetCheckResult(check_name=CHECK_MODEL_DECAY, passed=True, metadata=metadata,
                                 description=f"Version {version} has no holdout {rule.metric} in MLflow to compare with.")
     live = [r for r in rows if r["model_version"] == version and (learned_through is None or r["date"] > learned_through)]
     verdict = judge_decay(pooled_figures(live, rule.metric, rule.pool_days, rule.min_events), reference, rule)
     return AssetCheckResult(
-        check_name=DECAY, passed=not verdict.decayed, severity=AssetCheckSeverity.WARN,
+        check_name=CHECK_MODEL_DECAY, passed=not verdict.decayed, severity=AssetCheckSeverity.WARN,
         description=verdict.describe(),
         metadata={**metadata, "holdout_figure": MetadataValue.float(reference),
                   "threshold": MetadataValue.float(verdict.threshold),
@@ -90,17 +91,17 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={
-            "failure_predictions": predictions_in(),
+            FAILURE_PREDICTIONS: predictions_in(),
             **shadow_in,
-            "failure_labels": AssetIn(),
+            FAILURE_LABELS: AssetIn(),
             # the next day's failures judge the last alarms
-            "raw_failures": AssetIn(partition_mapping=TimeWindowPartitionMapping(
+            RAW_FAILURES: AssetIn(partition_mapping=TimeWindowPartitionMapping(
                 start_offset=0, end_offset=horizon_days, allow_nonexistent_upstream_partitions=True),
                 metadata=missing_allowed),
         },
         required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
         check_specs=[AssetCheckSpec(
-            DECAY, asset=OUTCOMES,
+            CHECK_MODEL_DECAY, asset=PREDICTION_OUTCOMES,
             description=f"Warns when the model decays on live data: {decay.describe()} (the version that scored the "
                         "newest judged day, against its own MLflow run). retraining_sensor acts on it.")],
         group_name="scoring",
@@ -120,7 +121,7 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
         outcomes = day_outcomes(predictions, failure_labels, failures, days, labels.horizon_hours, gap_hours)
         store = res.tables.store()
         rows = res.spark.session.createDataFrame([o.record() for o in outcomes], OUTCOME_SCHEMA)
-        commit = store.write(rows, OUTCOMES, days)
+        commit = store.write(rows, PREDICTION_OUTCOMES, days)
         by_day: dict = {}
         for outcome in outcomes:
             by_day.setdefault(outcome.day, []).append(outcome)
@@ -134,7 +135,7 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
             }, partition_key=day.isoformat())
         waiting = [d.isoformat() for d in days if d not in by_day]
         # the whole table is one row per judged day and version: the rule sees the days of earlier runs too
-        judged = [r.asDict() for r in store.read(res.spark.session, OUTCOMES, version=commit.version).collect()]
+        judged = [r.asDict() for r in store.read(res.spark.session, PREDICTION_OUTCOMES, version=commit.version).collect()]
         champion = judged_version(judged, shadow_versions) if judged else None
         mine = [o for o in outcomes if o.model_version == champion]
         yield MaterializeResult(metadata={

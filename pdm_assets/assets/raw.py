@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.assets import raw_checks
 from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.names import RAW_MACHINES, RAW_MAINT_HISTORY
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.ingest import ParsedBatch, known_machine_ids, parse_files
 from pdm_assets.pipeline.landing_files import LandingFile
@@ -136,7 +137,7 @@ def _raw_events_asset(partitions: DailyPartitionsDefinition) -> AssetsDefinition
     specs = [
         AssetSpec(d.table, description=f"Typed {d.name} rows per day from the landing zone; bad lines go to "
                                        f"{rejects_table(d.table)}.",
-                  deps=["raw_machines"], group_name="raw", kinds={"spark", "delta"}).with_io_manager_key(
+                  deps=[RAW_MACHINES], group_name="raw", kinds={"spark", "delta"}).with_io_manager_key(
             "table_io_manager")
         for d in EVENT_DATASETS
     ]
@@ -193,7 +194,7 @@ def _raw_machines() -> AssetsDefinition:
 
 
 def _raw_maint_history(first_day: date) -> AssetsDefinition:
-    table = "raw_maint_history"
+    table = RAW_MAINT_HISTORY
 
     @asset(
         name=table,

@@ -6,25 +6,27 @@ from typing import AbstractSet, Iterator, Optional
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from pdm_assets.names import (
+    CHECK_KEYS_UNIQUE, CHECK_REJECT_RATE, CHECK_SCHEMA_MATCHES_CONTRACT, CHECK_TELEMETRY_COMPLETE,
+)
 from pdm_assets.pipeline.quality import duplicate_key_count, schema_differences, telemetry_profile
 from pdm_assets.pipeline.schemas import TELEMETRY, Dataset, raw_schema
 
 MAX_REJECT_RATE = 0.01  # above 1 % rejected lines, a landing delivery deserves a look
-SCHEMA, KEYS, COMPLETE, REJECTS = "schema_matches_contract", "keys_unique", "telemetry_complete", "reject_rate"
 
 
 def specs(dataset: Dataset, table: str, dated: bool = True) -> list[AssetCheckSpec]:
     """The checks a raw table carries."""
     result = [
-        AssetCheckSpec(SCHEMA, asset=table, blocking=True,
+        AssetCheckSpec(CHECK_SCHEMA_MATCHES_CONTRACT, asset=table, blocking=True,
                        description="The Delta table's columns and types equal the data contract."),
-        AssetCheckSpec(KEYS, asset=table, blocking=True,
+        AssetCheckSpec(CHECK_KEYS_UNIQUE, asset=table, blocking=True,
                        description=f"No two rows share the key ({', '.join(dataset.key)})."),
-        AssetCheckSpec(REJECTS, asset=table,
+        AssetCheckSpec(CHECK_REJECT_RATE, asset=table,
                        description=f"At most {MAX_REJECT_RATE:.0%} of landing lines were rejected."),
     ]
     if dataset is TELEMETRY:
-        result.append(AssetCheckSpec(COMPLETE, asset=table,
+        result.append(AssetCheckSpec(CHECK_TELEMETRY_COMPLETE, asset=table,
                                      description="24 hourly readings for every known machine and day."))
     return result
 
@@ -43,25 +45,25 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
     declared = store.stored_schema(spark, table)
     problems = schema_differences(declared, expected) if declared is not None else ["no table"]
     yield AssetCheckResult(
-        check_name=SCHEMA, asset_key=table, passed=not problems,
+        check_name=CHECK_SCHEMA_MATCHES_CONTRACT, asset_key=table, passed=not problems,
         metadata={"problems": MetadataValue.text("; ".join(problems) or "none")},
     )
     # Telemetry's key and completeness figures come from one job (a new day is tiny: jobs are the cost).
     profile = (telemetry_profile(stored, dataset.key, len(known_machines), days)
                if dataset is TELEMETRY and days is not None else None)
     duplicates = profile["duplicate_rows"] if profile is not None else duplicate_key_count(stored, dataset.key)
-    yield AssetCheckResult(check_name=KEYS, asset_key=table, passed=duplicates == 0,
+    yield AssetCheckResult(check_name=CHECK_KEYS_UNIQUE, asset_key=table, passed=duplicates == 0,
                            metadata={"duplicate_rows": MetadataValue.int(duplicates)})
     total = valid + rejected
     rate = rejected / total if total else 0.0
     yield AssetCheckResult(
-        check_name=REJECTS, asset_key=table, passed=rate <= MAX_REJECT_RATE, severity=AssetCheckSeverity.WARN,
+        check_name=CHECK_REJECT_RATE, asset_key=table, passed=rate <= MAX_REJECT_RATE, severity=AssetCheckSeverity.WARN,
         metadata={"reject_rate": MetadataValue.float(round(rate, 6)), "rejected": MetadataValue.int(rejected),
                   "lines": MetadataValue.int(total)},
     )
     if profile is not None:
         yield AssetCheckResult(
-            check_name=COMPLETE, asset_key=table, severity=AssetCheckSeverity.WARN,
+            check_name=CHECK_TELEMETRY_COMPLETE, asset_key=table, severity=AssetCheckSeverity.WARN,
             passed=profile["missing_machine_days"] == 0 and profile["irregular_machine_days"] == 0,
             metadata={k: MetadataValue.int(v) for k, v in profile.items() if k != "duplicate_rows"},
         )

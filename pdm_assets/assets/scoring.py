@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.assets import scoring_checks
 from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.names import CHALLENGER_PREDICTIONS, FAILURE_MODEL, FAILURE_PREDICTIONS
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
@@ -27,8 +28,6 @@ from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
 from pdm_assets.resources.mlflow import DRIFT_REFERENCE_FILE, MlflowResource
 from pdm_assets.resources.tables import commit_metadata, day_commit_metadata
 
-DEFAULT_RESULTS_TABLE = "failure_predictions"
-CHALLENGER_TABLE = "challenger_predictions"
 PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
 
 
@@ -36,7 +35,7 @@ class ScoringConfig(Config):
     """Which model version scores (the reference job's `model`) and where rows go (its `results_table`)."""
 
     model_version: str = Field(default="", description="Pin a registered model version; empty: the champion alias.")
-    results_table: str = Field(default=DEFAULT_RESULTS_TABLE, description="Table the predictions are written to.")
+    results_table: str = Field(default=FAILURE_PREDICTIONS, description="Table the predictions are written to.")
 
 
 def load_drift_reference(mlflow_res: MlflowResource, run_id: str) -> Optional[DriftReference]:
@@ -96,7 +95,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition, challenger: str 
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={"machine_features": AssetIn()},
-        deps=[AssetDep("failure_model")],
+        deps=[AssetDep(FAILURE_MODEL)],
         required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow", "scoring_model"},
         check_specs=scoring_checks.specs(),
         group_name="scoring",
@@ -120,14 +119,14 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition, challenger: str 
         return [failure_predictions]
 
     @asset(
-        name=CHALLENGER_TABLE,
+        name=CHALLENGER_PREDICTIONS,
         description=f"Shadow scoring: the same days scored by the registered version '{challenger}' (PDM_CHALLENGER) "
                     "into its own table, so prediction_outcomes compares it with the champion on what happened. "
                     "Alerts come from failure_predictions only.",
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         ins={"machine_features": AssetIn()},
-        deps=[AssetDep("failure_model")],
+        deps=[AssetDep(FAILURE_MODEL)],
         required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow", "scoring_model"},
         group_name="scoring",
         kinds={"spark", "delta", "mlflow"},
@@ -136,7 +135,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition, challenger: str 
         mlflow_res: MlflowResource = context.resources.mlflow
         mlflow_res.activate()
         result, _, _, _ = _score_days(context, machine_features, mlflow_res.resolve_reference(challenger),
-                                      CHALLENGER_TABLE, pinned=True)
+                                      CHALLENGER_PREDICTIONS, pinned=True)
         yield result
 
     return [failure_predictions, challenger_predictions]

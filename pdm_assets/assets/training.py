@@ -22,6 +22,7 @@ from pyspark.sql import DataFrame
 
 from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, spark_step
 from pdm_assets.assets.training_report import gate_metadata, model_metadata, run_metrics
+from pdm_assets.names import CHECK_QUALITY_GATE, FAILURE_LABELS, FAILURE_MODEL, MACHINE_FEATURES, RAW_FAILURES
 from pdm_assets.pipeline.decision import curve_figure
 from pdm_assets.pipeline.drift import drift_reference
 from pdm_assets.pipeline.features import CATEGORICAL_FEATURES, FeatureParams, feature_columns
@@ -35,7 +36,6 @@ from pdm_assets.resources.mlflow import CHAMPION, DECISION_RULE_FILE, DRIFT_REFE
 from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 from pdm_assets.resources.mlflow import log_training
 
-GATE = "quality_gate"
 
 
 def _day(text: str) -> Optional[date]:
@@ -98,14 +98,14 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
         description="Feature rows with their final label, split by time into train, tune and holdout periods that "
                     "end at the newest final day (no random split).",
         ins={"machine_features": AssetIn(metadata={ALLOW_MISSING_DAYS: True}),
-             "failure_labels": AssetIn(metadata={ALLOW_MISSING_DAYS: True})},
+             FAILURE_LABELS: AssetIn(metadata={ALLOW_MISSING_DAYS: True})},
         io_manager_key="table_io_manager", backfill_policy=BackfillPolicy.single_run(),
         required_resource_keys=SPARK_STEP_RESOURCES, group_name="training", kinds={"spark", "delta"},
     )
     def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                      machine_features: DataFrame, failure_labels: DataFrame) -> Iterator[Output]:
         step = spark_step(context)
-        featured = set(step.tables.store().existing_days("machine_features", step.spark.session))
+        featured = set(step.tables.store().existing_days(MACHINE_FEATURES, step.spark.session))
         final = [d for d in final_days(failure_labels) if d in featured]
         window = rolling_window(final, config.train_months, config.holdout_months, config.tuning_share,
                                 _day(config.train_start), _day(config.holdout_start), _day(config.holdout_end))
@@ -127,10 +127,10 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
     @asset(
         description="MLlib PipelineModel with its alarm thresholds, tracked and registered in MLflow, judged per row "
                     "and per failure event on the holdout.",
-        ins={"training_set": AssetIn()}, deps=[AssetDep("raw_failures")],
+        ins={"training_set": AssetIn()}, deps=[AssetDep(RAW_FAILURES)],
         required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
         check_specs=[AssetCheckSpec(
-            GATE, asset="failure_model", blocking=True,
+            CHECK_QUALITY_GATE, asset=FAILURE_MODEL, blocking=True,
             description="Holdout macro F1, event recall and alarm precision reach their floors, and macro F1 is no "
                         "worse than the champion's on the same rows (minus a tolerance); only then the "
                         f"'{CHAMPION}' alias moves to the new version.")],
@@ -141,7 +141,7 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
         step, mlflow_res = spark_step(context), context.resources.mlflow
         experiment_id = mlflow_res.activate()
         champion = mlflow_res.load_champion(step.spark.session) if config.compare_with_champion else None
-        failures = step.tables.store().read(step.spark.session, "raw_failures")
+        failures = step.tables.store().read(step.spark.session, RAW_FAILURES)
         model_config = config.to_model_config()
         outcome = train_and_judge(training_set, failures, model_config, columns, labels.horizon_hours,
                                   features.cadence_hours, config.target_alarm_precision, config.floors(), champion)
@@ -162,7 +162,7 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
         run_link = mlflow_res.run_url(logged.experiment_id, logged.run_id)
         yield MaterializeResult(metadata=model_metadata(outcome, logged, mlflow_res.model_name, model_config.classifier,
                                                         champion_now, run_link))
-        yield AssetCheckResult(check_name=GATE, asset_key="failure_model", passed=outcome.passed,
+        yield AssetCheckResult(check_name=CHECK_QUALITY_GATE, asset_key=FAILURE_MODEL, passed=outcome.passed,
                                description="; ".join(outcome.reasons),
                                metadata=gate_metadata(outcome, config.floors(), logged.version, champion_now, run_link))
 

@@ -20,11 +20,11 @@ from dagster import (
     sensor,
 )
 
+from pdm_assets.names import FAILURE_PREDICTIONS, MACHINE_FEATURES, PREDICTION_OUTCOMES
 from pdm_assets.partitions import range_tags
 from pdm_assets.resources.mlflow import MlflowResource
 from pdm_assets.resources.tables import TableStoreResource
 
-PREDICTIONS_ASSET = "failure_predictions"  # its materializations record which version scored each day
 
 
 def contiguous_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
@@ -101,8 +101,8 @@ def build_champion_sensor(job: JobDefinition, rescore_days: int) -> SensorDefini
         if previous is None:  # first look: remember the champion; nothing has moved yet
             return SensorResult(skip_reason=f"Watching champion version {version}.", cursor=version)
         store = tables.store()
-        featured = (store.existing_days("machine_features") if store.readable_without_spark("machine_features")
-                    else materialized_days(context.instance, "machine_features"))
+        featured = (store.existing_days(MACHINE_FEATURES) if store.readable_without_spark(MACHINE_FEATURES)
+                    else materialized_days(context.instance, MACHINE_FEATURES))
         recent = featured[-rescore_days:]
         requests = [range_run_request(a, b, f"champion-v{version}-{a}-{b}",
                                       f"champion moved from v{previous} to v{version}")
@@ -130,7 +130,7 @@ def build_stale_predictions_sensor(job: JobDefinition, results_table: str) -> Se
         store = tables.store()
         scored = (store.distinct_values_by_day(results_table, "model_version")
                   if store.readable_without_spark(results_table)
-                  else versions_by_day_from_events(context.instance, PREDICTIONS_ASSET))
+                  else versions_by_day_from_events(context.instance, FAILURE_PREDICTIONS))
         stale = stale_days(scored, version)
         if not stale:
             return SkipReason(f"Every scored day was scored by the champion, version {version}.")
@@ -144,7 +144,7 @@ def scoring_sensors(job: JobDefinition, rescore_days: int, results_table: str) -
     return [build_champion_sensor(job, rescore_days), build_stale_predictions_sensor(job, results_table)]
 
 
-DECAY_CHECK = AssetCheckKey(AssetKey("prediction_outcomes"), "model_decay")
+DECAY_CHECK = AssetCheckKey(AssetKey(PREDICTION_OUTCOMES), "model_decay")
 
 
 def build_retraining_sensor(training_job: JobDefinition) -> SensorDefinition:
