@@ -1,7 +1,7 @@
-"""The one daily partitions definition, built from the configured timeline."""
+"""The one daily partitions definition, built from the configured timeline, and the project's clock."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 
 from dagster import DailyPartitionsDefinition, TimeWindow
@@ -35,3 +35,8 @@ def days_in_window(window: TimeWindow) -> list[date]:
     first = window.start.date()
     count = (window.end.date() - first).days
     return [first + timedelta(days=i) for i in range(count)]
+
+
+def utc_now() -> datetime:
+    """Now in UTC, naive and to the second: how ingestion and scoring stamp the rows they write."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)

@@ -110,6 +110,15 @@ def test_the_definitions_match_the_snapshot(tmp_path):
     assert set(actual) == set(expected)
 
 
+def test_every_spark_asset_runs_once_per_range_and_can_be_sent_to_a_cluster(tmp_path):
+    graph = _default_definitions(tmp_path).get_repository_def().asset_graph
+    spark_assets = [graph.get(k) for k in graph.get_all_asset_keys() if "spark" in graph.get(k).kinds]
+    assert len(spark_assets) == len(list(graph.get_all_asset_keys())) == 13
+    for node in spark_assets:
+        assert str(node.backfill_policy) == "BackfillPolicy.single_run()", node.key
+        assert "step_launcher" in node.assets_def.required_resource_keys, node.key
+
+
 if __name__ == "__main__":
     import tempfile
 

@@ -6,6 +6,7 @@ from typing import Iterator
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from pdm_assets.assets.wiring import StepResources
 from pdm_assets.names import (
     CHECK_LABELS_FINAL, CHECK_LABELS_HAVE_FEATURES, CHECK_LABEL_MIX, CHECK_NO_NULL_FEATURES, CHECK_ONE_ROW_PER_GRID_POINT, FAILURE_LABELS, MACHINE_FEATURES,
 )
@@ -59,7 +60,7 @@ def feature_results(per_day: dict[str, dict[str, int]], machines: int, days: lis
     )
 
 
-def label_results(res, days: list[date], classes: dict[str, int], not_final: list[str],
+def label_results(step: StepResources, days: list[date], classes: dict[str, int], not_final: list[str],
                   provisional_rows: int) -> Iterator[AssetCheckResult]:
     total = sum(classes.values())
     failing = total - classes.get(NO_FAILURE, 0)
@@ -69,7 +70,7 @@ def label_results(res, days: list[date], classes: dict[str, int], not_final: lis
         passed=total > 0 and classes.get(NO_FAILURE, 0) > 0 and share <= MAX_FAILURE_SHARE,
         metadata={"failure_share": MetadataValue.float(round(share, 6)), "rows": MetadataValue.int(total)},
     )
-    spark, store = res.spark.session, res.tables.store()
+    spark, store = step.spark.session, step.tables.store()
     labels = store.read(spark, FAILURE_LABELS, days)
     features = store.read(spark, MACHINE_FEATURES, days)
     orphans = rows_without_match(labels, features, ["machine_id", "timestamp"])

@@ -1,25 +1,22 @@
 """Feature and label assets: thin wiring of pipeline.features / pipeline.labels onto partitions."""
 import math
 from datetime import datetime, time, timedelta
-from typing import Optional
 
 from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
     Output,
     TimeWindowPartitionMapping,
-    asset,
 )
 from pyspark.sql import DataFrame
 
 from pdm_assets.assets import feature_checks
-from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import ROW_COUNT, days_record, record_days, spark_asset, step_resources
 from pdm_assets.names import (
     MACHINE_FEATURES, RAW_ERRORS, RAW_FAILURES, RAW_MACHINES, RAW_MAINT, RAW_MAINT_HISTORY, RAW_TELEMETRY,
 )
@@ -29,7 +26,7 @@ from pdm_assets.pipeline.features import FeatureParams, build_features, feature_
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels, mark_final
 from pdm_assets.pipeline.quality import totals
 from pdm_assets.resources.tables import (
-    ALLOW_MISSING_DAYS, MissingUpstreamDaysError, commit_metadata, day_commit_metadata, shown,
+    ALLOW_MISSING_DAYS, MissingUpstreamDaysError, shown,
 )
 
 # "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
@@ -56,16 +53,6 @@ def _window(context: AssetExecutionContext) -> tuple[list, datetime, datetime]:
     return days, datetime.combine(days[0], time()), datetime.combine(days[-1] + timedelta(days=1), time())
 
 
-def _per_day_counts(context: AssetExecutionContext, days: list, counts: dict[str, int],
-                    extra: Optional[dict[str, MetadataValue]] = None) -> int:
-    """Record each day's row count ({YYYY-MM-DD: rows}) on its own partition; return the sum."""
-    for day in days:
-        key = day.isoformat()
-        context.add_asset_metadata({"dagster/row_count": MetadataValue.int(counts.get(key, 0)), **(extra or {})},
-                                   partition_key=key)
-    return sum(counts.values())
-
-
 def _machine_features(partitions: DailyPartitionsDefinition, params: FeatureParams) -> AssetsDefinition:
     lookback = TimeWindowPartitionMapping(
         start_offset=-_days_covering(params.long_window_hours), end_offset=0, allow_nonexistent_upstream_partitions=True
@@ -74,11 +61,11 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         start_offset=-FULL_HISTORY_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True
     )
 
-    @asset(
+    @spark_asset(
+        group="features",
         description=(f"Per machine every {params.cadence_hours} h: signal mean/std over {params.short_window_hours} h "
                      f"and {params.long_window_hours} h, error counts, days since the latest replacement, model, age."),
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
         ins={
             RAW_TELEMETRY: AssetIn(partition_mapping=lookback),
             RAW_ERRORS: AssetIn(partition_mapping=lookback),
@@ -86,11 +73,8 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
             RAW_MAINT_HISTORY: AssetIn(),
             RAW_MACHINES: AssetIn(),
         },
-        io_manager_key="table_io_manager",
-        required_resource_keys=SPARK_STEP_RESOURCES,
+        through_io_manager=True,  # downstream steps read it through the IO manager; the rows are written here
         check_specs=feature_checks.feature_specs(),
-        group_name="features",
-        kinds={"spark", "delta"},
     )
     def machine_features(
         context: AssetExecutionContext,
@@ -101,24 +85,23 @@ def _machine_features(partitions: DailyPartitionsDefinition, params: FeaturePara
         raw_machines: DataFrame,
     ):
         days, start, end = _window(context)
-        res = spark_step(context)
+        step = step_resources(context)
         maint, history_start = maintenance_with_history(
             raw_maint, raw_maint_history, partitions.start.replace(tzinfo=None))
         features = build_features(raw_telemetry, raw_errors, maint, raw_machines, start, end, params,
                                   history_start=history_start)
         # Written here, in the job that computes the rows; the figures of the metadata and of both
-        # checks then come from one job over what was stored (a new day is tiny: every Spark job
-        # spared is a few hundred ms of fixed cost).
-        store = res.tables.store()
+        # checks then come from one job over what was stored (each Spark job spared counts on a new day).
+        store = step.tables.store()
         commit = store.write(features, MACHINE_FEATURES, days)
         per_day, machines = quality.feature_profile(
-            store.read(res.spark.session, MACHINE_FEATURES, days, commit.version), raw_machines,
+            store.read(step.spark.session, MACHINE_FEATURES, days, commit.version), raw_machines,
             feature_columns(params))
-        rows = _per_day_counts(context, days, {day: figures["_rows"] for day, figures in per_day.items()},
-                               day_commit_metadata(commit))
+        record = days_record(days, lambda d: {ROW_COUNT: MetadataValue.int(per_day.get(d, {}).get("_rows", 0))},
+                             store, commit)
+        record_days(context, record)
         yield MaterializeResult(metadata={
-            **run_window_metadata(days, rows),
-            **commit_metadata(store, commit),
+            **record.run,
             "machines": MetadataValue.int(machines),
             "cadence_hours": MetadataValue.int(params.cadence_hours),
             "windows_hours": MetadataValue.text(f"{params.short_window_hours}, {params.long_window_hours}"),
@@ -135,28 +118,24 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         start_offset=0, end_offset=lookahead_days, allow_nonexistent_upstream_partitions=True
     )
 
-    @asset(
+    @spark_asset(
+        group="features", through_io_manager=True,
         description=(f"Per machine every {params.cadence_hours} h: the component failing within the next "
                      f"{params.horizon_hours} h (earliest if several), else none; `final` once every day the "
                      f"horizon reaches ({lookahead_days} day(s) ahead) has had its failures ingested."),
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
         ins={
             RAW_FAILURES: AssetIn(partition_mapping=lookahead, metadata={ALLOW_MISSING_DAYS: True}),
             RAW_MACHINES: AssetIn(),
         },
         # Ordered after the features so its check can verify every label has a feature row.
         deps=[AssetDep(MACHINE_FEATURES)],
-        io_manager_key="table_io_manager",
-        required_resource_keys=SPARK_STEP_RESOURCES,
         check_specs=feature_checks.label_specs(),
-        group_name="features",
-        kinds={"spark", "delta"},
     )
     def failure_labels(context: AssetExecutionContext, raw_failures: DataFrame, raw_machines: DataFrame):
         days, start, end = _window(context)
-        res = spark_step(context)
-        arrived = set(res.tables.store().existing_days(RAW_FAILURES, res.spark.session))
+        step = step_resources(context)
+        arrived = set(step.tables.store().existing_days(RAW_FAILURES, step.spark.session))
         own = [d.isoformat() for d in days if d not in arrived]
         if own:  # without the day's own failures every label would be a silent "none"
             raise MissingUpstreamDaysError(
@@ -167,16 +146,17 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         try:
             cells, provisional = quality.label_profile(labels)  # one job: rows per day and class, rows not final
             classes = totals(cells)
-            rows = _per_day_counts(context, days, {d: sum(v.values()) for d, v in cells.items()})
+            record = days_record(days, lambda d: {ROW_COUNT: MetadataValue.int(sum(cells.get(d, {}).values()))})
+            record_days(context, record)  # the IO manager adds the table and its version at the yield
             not_final = sorted(d for d, n in provisional.items() if n)
             yield Output(labels, metadata={
-                **run_window_metadata(days, rows),
+                **record.run,
                 "horizon_hours": MetadataValue.int(params.horizon_hours),
                 "machines": MetadataValue.int(raw_machines.count()),
                 "label_counts": MetadataValue.json({c: classes.get(c, 0) for c in LABEL_CLASSES}),
                 "days_not_final": MetadataValue.text(", ".join(not_final) or "none"),
             })
-            yield from feature_checks.label_results(res, days, classes, not_final, sum(provisional.values()))
+            yield from feature_checks.label_results(step, days, classes, not_final, sum(provisional.values()))
         finally:
             labels.unpersist()
 

@@ -9,16 +9,16 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
-    asset,
 )
 from pyspark.sql import DataFrame
 
-from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, run_window_metadata, spark_step
+from pdm_assets.assets.wiring import (
+    ROW_COUNT, TABLE_IO_MANAGER, days_record, record_days, spark_asset, step_resources,
+)
 from pdm_assets.assets.training_report import HOLDOUT_METRIC
 from pdm_assets.names import (
     CHECK_MODEL_DECAY, FAILURE_LABELS, FAILURE_PREDICTIONS, PREDICTION_OUTCOMES, RAW_FAILURES,
@@ -33,16 +33,35 @@ from pdm_assets.pipeline.outcomes import (
     OUTCOME_SCHEMA, DayOutcome, day_figures, day_outcomes, judged_version, pooled_week, versions_markdown, weekly_figure,
     weekly_from_records, weekly_markdown,
 )
-from pdm_assets.resources.tables import ALLOW_MISSING_DAYS, commit_metadata, day_commit_metadata
+from pdm_assets.resources.tables import ALLOW_MISSING_DAYS
 
 
 def _day_metadata(outcomes: list[DayOutcome]) -> dict[str, MetadataValue]:
-    """Plain floats per day: the asset's Plots tab draws them over the days."""
-    return {name: MetadataValue.float(v) if isinstance(v, float) else MetadataValue.text(v)
-            for name, v in day_figures(outcomes).items()}
+    """A day's versions judged, whether its labels were final, and plain floats the asset's Plots tab draws."""
+    return {ROW_COUNT: MetadataValue.int(len(outcomes)), "labels_final": MetadataValue.bool(bool(outcomes)),
+            **{name: MetadataValue.float(v) if isinstance(v, float) else MetadataValue.text(v)
+               for name, v in day_figures(outcomes).items()}}
 
 
 WEEKLY_FIGURE = "realized_weekly.png"
+
+
+def _with_shadow(predictions: DataFrame, shadow: Optional[DataFrame]) -> tuple[DataFrame, frozenset[str]]:
+    """The champion's predictions with the challenger's beside them, and the versions that are the challenger's.
+
+    A challenger that is the champion too is judged once.
+    """
+    if shadow is None:
+        return predictions, frozenset()
+    both = predictions.unionByName(shadow.select(*predictions.columns)) \
+        .dropDuplicates(["machine_id", "timestamp", "model_version"])
+    return both, frozenset(r[0] for r in shadow.select("model_version").distinct().collect())
+
+
+def _log_weekly_figure(mlflow, rows: list[dict], version: str) -> None:
+    """The realized quality per week of a version, as a figure in its MLflow run."""
+    figure = weekly_figure(weekly_from_records(rows), f"{mlflow.model_name} v{version}: realized per week")
+    mlflow.log_figure_to_version(version, figure, WEEKLY_FIGURE)
 
 
 def _decay_check(mlflow, rows: list[dict], rule: DecayRule, version: str) -> AssetCheckResult:
@@ -81,15 +100,15 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
         # the evening before may warn the morning's failures; tables written by their assets themselves
         return AssetIn(partition_mapping=TimeWindowPartitionMapping(
             start_offset=-horizon_days, end_offset=0, allow_nonexistent_upstream_partitions=True),
-            metadata=missing_allowed, input_manager_key="table_io_manager")
+            metadata=missing_allowed, input_manager_key=TABLE_IO_MANAGER)
 
     shadow_in = {shadow_table: predictions_in()} if shadow_table else {}
 
-    @asset(
+    @spark_asset(
+        group="scoring", resources=("mlflow",),
         description="Per day and model version, once the day's labels are final: row-level precision and recall per "
                     "class, macro F1, failures warned, lead, alarm episodes and false ones.",
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
         ins={
             FAILURE_PREDICTIONS: predictions_in(),
             **shadow_in,
@@ -99,59 +118,41 @@ def build_outcome_assets(partitions: DailyPartitionsDefinition, features: Featur
                 start_offset=0, end_offset=horizon_days, allow_nonexistent_upstream_partitions=True),
                 metadata=missing_allowed),
         },
-        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
         check_specs=[AssetCheckSpec(
             CHECK_MODEL_DECAY, asset=PREDICTION_OUTCOMES,
             description=f"Warns when the model decays on live data: {decay.describe()} (the version that scored the "
                         "newest judged day, against its own MLflow run). retraining_sensor acts on it.")],
-        group_name="scoring",
-        kinds={"spark", "delta"},
     )
     def prediction_outcomes(context: AssetExecutionContext, failure_predictions: DataFrame,
                             failure_labels: DataFrame, raw_failures: DataFrame, **shadow: DataFrame) -> Iterator:
         days = days_in_window(context.partition_time_window)
-        res = spark_step(context)
+        step, mlflow = step_resources(context), context.resources.mlflow
         failures = failure_events(raw_failures, days[0], days[-1] + timedelta(days=1), labels.horizon_hours)
-        predictions, shadow_versions = failure_predictions, frozenset()
-        if shadow_table:  # a challenger that is the champion too is judged once
-            columns = failure_predictions.columns
-            predictions = failure_predictions.unionByName(shadow[shadow_table].select(*columns)) \
-                .dropDuplicates(["machine_id", "timestamp", "model_version"])
-            shadow_versions = frozenset(r[0] for r in shadow[shadow_table].select("model_version").distinct().collect())
+        predictions, shadow_versions = _with_shadow(failure_predictions, shadow.get(shadow_table))
         outcomes = day_outcomes(predictions, failure_labels, failures, days, labels.horizon_hours, gap_hours)
-        store = res.tables.store()
-        rows = res.spark.session.createDataFrame([o.record() for o in outcomes], OUTCOME_SCHEMA)
-        commit = store.write(rows, PREDICTION_OUTCOMES, days)
-        by_day: dict = {}
+        store = step.tables.store()
+        commit = store.write(step.spark.session.createDataFrame([o.record() for o in outcomes], OUTCOME_SCHEMA),
+                             PREDICTION_OUTCOMES, days)
+        by_day: dict[str, list[DayOutcome]] = {}
         for outcome in outcomes:
-            by_day.setdefault(outcome.day, []).append(outcome)
-        for day in days:
-            judged = by_day.get(day, [])
-            context.add_asset_metadata({
-                "dagster/row_count": MetadataValue.int(len(judged)),
-                "labels_final": MetadataValue.bool(bool(judged)),
-                **_day_metadata(judged),
-                **day_commit_metadata(commit),
-            }, partition_key=day.isoformat())
-        waiting = [d.isoformat() for d in days if d not in by_day]
+            by_day.setdefault(outcome.day.isoformat(), []).append(outcome)
+        record = days_record(days, lambda d: _day_metadata(by_day.get(d, [])), store, commit)
+        record_days(context, record)
+        waiting = [d.isoformat() for d in days if d.isoformat() not in by_day]
         # the whole table is one row per judged day and version: the rule sees the days of earlier runs too
-        judged = [r.asDict() for r in store.read(res.spark.session, PREDICTION_OUTCOMES, version=commit.version).collect()]
+        judged = [r.asDict() for r in store.read(step.spark.session, PREDICTION_OUTCOMES, version=commit.version).collect()]
         champion = judged_version(judged, shadow_versions) if judged else None
         mine = [o for o in outcomes if o.model_version == champion]
         yield MaterializeResult(metadata={
-            **run_window_metadata(days, len(outcomes)),
+            **record.run,
             "days_judged": MetadataValue.int(len(by_day)),
             "days_waiting_for_final_labels": MetadataValue.text(", ".join(waiting[-10:]) or "none"),
             "weekly_realized_quality": MetadataValue.md(weekly_markdown(mine)),
             "last_7_judged_days": MetadataValue.json(pooled_week(mine, max(o.day for o in mine)) if mine else {}),
             **({"versions_compared": MetadataValue.md(versions_markdown(outcomes))} if shadow_table else {}),
-            **commit_metadata(store, commit),
         })
         if champion is not None:  # the weekly picture goes where the model's own figures are: its MLflow run
-            weeks = weekly_from_records([r for r in judged if r["model_version"] == champion])
-            context.resources.mlflow.log_figure_to_version(
-                champion, weekly_figure(weeks, f"{context.resources.mlflow.model_name} v{champion}: realized per week"),
-                WEEKLY_FIGURE)
+            _log_weekly_figure(mlflow, [r for r in judged if r["model_version"] == champion], champion)
         yield _decay_check(context.resources.mlflow, judged, decay, champion)
 
     return [prediction_outcomes]

@@ -6,6 +6,7 @@ from typing import AbstractSet, Iterator, Optional
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from pdm_assets.assets.wiring import StepResources
 from pdm_assets.names import (
     CHECK_KEYS_UNIQUE, CHECK_REJECT_RATE, CHECK_SCHEMA_MATCHES_CONTRACT, CHECK_TELEMETRY_COMPLETE,
 )
@@ -31,13 +32,13 @@ def specs(dataset: Dataset, table: str, dated: bool = True) -> list[AssetCheckSp
     return result
 
 
-def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid: int, rejected: int,
+def results(step: StepResources, dataset: Dataset, table: str, days: Optional[list[date]], valid: int, rejected: int,
             known_machines: Optional[AbstractSet[int]]) -> Iterator[AssetCheckResult]:
     """Run the checks against what was stored (`known_machines`: raw_machines' ids, for completeness)."""
     if dataset is TELEMETRY and days is not None and known_machines is None:
         raise ValueError("telemetry completeness needs the known machine ids")
-    store = res.tables.store()
-    spark = res.spark.session
+    store = step.tables.store()
+    spark = step.spark.session
     stored = store.read(spark, table, days)
     expected = raw_schema(dataset)
     if days is None:
@@ -48,7 +49,7 @@ def results(res, dataset: Dataset, table: str, days: Optional[list[date]], valid
         check_name=CHECK_SCHEMA_MATCHES_CONTRACT, asset_key=table, passed=not problems,
         metadata={"problems": MetadataValue.text("; ".join(problems) or "none")},
     )
-    # Telemetry's key and completeness figures come from one job (a new day is tiny: jobs are the cost).
+    # Telemetry's key and completeness figures come from one job: on a new day, Spark jobs are the cost.
     profile = (telemetry_profile(stored, dataset.key, len(known_machines), days)
                if dataset is TELEMETRY and days is not None else None)
     duplicates = profile["duplicate_rows"] if profile is not None else duplicate_key_count(stored, dataset.key)

@@ -10,17 +10,15 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
     Output,
-    asset,
 )
 from pydantic import Field
 from pyspark.sql import DataFrame
 
-from pdm_assets.assets.wiring import SPARK_STEP_RESOURCES, spark_step
+from pdm_assets.assets.wiring import spark_asset, step_resources
 from pdm_assets.assets.training_report import gate_metadata, model_metadata, run_metrics
 from pdm_assets.names import CHECK_QUALITY_GATE, FAILURE_LABELS, FAILURE_MODEL, MACHINE_FEATURES, RAW_FAILURES
 from pdm_assets.pipeline.decision import curve_figure
@@ -94,17 +92,16 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
             return GateFloors(self.min_macro_f1, self.min_event_recall, self.min_alarm_precision,
                               self.champion_tolerance)
 
-    @asset(
+    @spark_asset(
+        group="training", through_io_manager=True,
         description="Feature rows with their final label, split by time into train, tune and holdout periods that "
                     "end at the newest final day (no random split).",
         ins={"machine_features": AssetIn(metadata={ALLOW_MISSING_DAYS: True}),
              FAILURE_LABELS: AssetIn(metadata={ALLOW_MISSING_DAYS: True})},
-        io_manager_key="table_io_manager", backfill_policy=BackfillPolicy.single_run(),
-        required_resource_keys=SPARK_STEP_RESOURCES, group_name="training", kinds={"spark", "delta"},
     )
     def training_set(context: AssetExecutionContext, config: TrainingSetConfig,
                      machine_features: DataFrame, failure_labels: DataFrame) -> Iterator[Output]:
-        step = spark_step(context)
+        step = step_resources(context)
         featured = set(step.tables.store().existing_days(MACHINE_FEATURES, step.spark.session))
         final = [d for d in final_days(failure_labels) if d in featured]
         window = rolling_window(final, config.train_months, config.holdout_months, config.tuning_share,
@@ -124,21 +121,20 @@ def build_training_assets(features: FeatureParams, labels: LabelParams,
         })
         rows.unpersist()
 
-    @asset(
+    @spark_asset(
+        group="training", kinds=("mlflow",), resources=("mlflow",),
         description="MLlib PipelineModel with its alarm thresholds, tracked and registered in MLflow, judged per row "
                     "and per failure event on the holdout.",
         ins={"training_set": AssetIn()}, deps=[AssetDep(RAW_FAILURES)],
-        required_resource_keys=SPARK_STEP_RESOURCES | {"mlflow"},
         check_specs=[AssetCheckSpec(
             CHECK_QUALITY_GATE, asset=FAILURE_MODEL, blocking=True,
             description="Holdout macro F1, event recall and alarm precision reach their floors, and macro F1 is no "
                         "worse than the champion's on the same rows (minus a tolerance); only then the "
                         f"'{CHAMPION}' alias moves to the new version.")],
-        group_name="training", kinds={"spark", "mlflow"},
     )
     def failure_model(context: AssetExecutionContext, config: ModelTrainingConfig,
                       training_set: DataFrame) -> Iterator:
-        step, mlflow_res = spark_step(context), context.resources.mlflow
+        step, mlflow_res = step_resources(context), context.resources.mlflow
         experiment_id = mlflow_res.activate()
         champion = mlflow_res.load_champion(step.spark.session) if config.compare_with_champion else None
         failures = step.tables.store().read(step.spark.session, RAW_FAILURES)

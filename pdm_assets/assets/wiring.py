@@ -1,22 +1,49 @@
-"""Typed access to the resources every Spark step uses (the step launcher among them), shared metadata."""
+"""What every Spark asset shares: the decorator preset, its typed resources, and how a step records its days.
+
+`spark_asset` / `spark_multi_asset` are the only way the assets are declared, so the rules hold by
+construction: one run per range (single-run backfill, one Spark session for all its days), the
+step resources (the step launcher among them: a no-op locally, the Databricks launcher there, so the
+deployment decides where a step runs without touching the assets) and the `spark` kind.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Callable, Collection, Mapping, Optional, Sequence
 
-from dagster import AssetExecutionContext, MetadataValue
+from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, asset, multi_asset
 
 from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.spark import SparkSessionResource
-from pdm_assets.resources.tables import TableStoreResource
+from pdm_assets.resources.tables import TableStoreResource, commit_metadata, day_commit_metadata
+from pdm_assets.storage.base import TableStore
+from pdm_assets.storage.base import Commit
 
-# Every Spark asset asks for "step_launcher": a no-op locally, the Databricks step launcher
-# on Databricks, so the deployment decides where a step runs without touching the assets.
-SPARK_STEP_RESOURCES = {"spark", "tables", "landing", "step_launcher"}
+SPARK_STEP_RESOURCES = frozenset({"spark", "tables", "landing", "step_launcher"})
+TABLE_IO_MANAGER = "table_io_manager"
+ROW_COUNT = "dagster/row_count"
+
+
+def _preset(resources: Collection[str]) -> dict[str, Any]:
+    return {"backfill_policy": BackfillPolicy.single_run(),
+            "required_resource_keys": set(SPARK_STEP_RESOURCES | set(resources))}
+
+
+def spark_asset(*, group: str, kinds: Collection[str] = ("delta",), resources: Collection[str] = (),
+                through_io_manager: bool = False, **options: Any) -> Callable:
+    """`@asset` for a Spark step; `through_io_manager`: the returned DataFrame is stored by the table IO manager."""
+    if through_io_manager:
+        options["io_manager_key"] = TABLE_IO_MANAGER
+    return asset(group_name=group, kinds={"spark", *kinds}, **_preset(resources), **options)
+
+
+def spark_multi_asset(*, resources: Collection[str] = (), **options: Any) -> Callable:
+    """`@multi_asset` for a Spark step that writes several tables (kinds and groups are on its specs)."""
+    return multi_asset(**_preset(resources), **options)
 
 
 @dataclass(frozen=True)
-class SparkStep:
+class StepResources:
     """The resources of a Spark step, typed."""
 
     spark: SparkSessionResource
@@ -24,16 +51,46 @@ class SparkStep:
     landing: LandingZoneResource
 
 
-def spark_step(context: AssetExecutionContext) -> SparkStep:
+def step_resources(context: AssetExecutionContext) -> StepResources:
     """The typed resources of the running step."""
     r = context.resources
-    return SparkStep(spark=r.spark, tables=r.tables, landing=r.landing)
+    return StepResources(spark=r.spark, tables=r.tables, landing=r.landing)
 
 
-def run_window_metadata(days: list[date], rows: int) -> dict[str, MetadataValue]:
+def run_window_metadata(days: Sequence[date], rows: int) -> dict[str, MetadataValue]:
     """What a range run covered: first and last day, and its rows in all."""
     return {
         "run_first_day": MetadataValue.text(days[0].isoformat()),
         "run_last_day": MetadataValue.text(days[-1].isoformat()),
         "run_row_count": MetadataValue.int(rows),
     }
+
+
+@dataclass(frozen=True)
+class DaysRecord:
+    """The metadata of a run over days: each day's (its partition's) and the run's as a whole."""
+
+    per_day: dict[str, dict[str, MetadataValue]]
+    run: dict[str, MetadataValue]
+
+
+def days_record(days: Sequence[date], day_figures: Callable[[str], Mapping[str, MetadataValue]],
+                store: Optional[TableStore] = None, commit: Optional[Commit] = None) -> DaysRecord:
+    """Each day's figures (`dagster/row_count` among them) with the commit that wrote it, and the run's totals.
+
+    Pure bookkeeping, no Dagster context: a step that writes tables from several threads builds its
+    records there and reports them afterwards with `record_days`.
+    """
+    committed = day_commit_metadata(commit) if commit is not None else {}
+    per_day = {day.isoformat(): {**day_figures(day.isoformat()), **committed} for day in days}
+    rows = sum(figures[ROW_COUNT].value for figures in per_day.values())
+    run = run_window_metadata(days, rows)
+    if store is not None and commit is not None:
+        run.update(commit_metadata(store, commit))
+    return DaysRecord(per_day, run)
+
+
+def record_days(context: AssetExecutionContext, record: DaysRecord, asset_key: Optional[str] = None) -> None:
+    """Put each day's metadata on its own partition's materialization."""
+    for key, metadata in record.per_day.items():
+        context.add_asset_metadata(metadata, partition_key=key, **({"asset_key": asset_key} if asset_key else {}))

@@ -9,7 +9,8 @@ from pyspark.sql import DataFrame
 from pdm_assets.partitions import days_in_window
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog, TableCatalog, UnityCatalog
-from pdm_assets.storage.delta_store import Commit, DeltaTableStore
+from pdm_assets.storage.base import Commit, TableStore
+from pdm_assets.storage.delta_store import DeltaTableStore
 
 # Input metadata for an input that may lack some mapped days (a lookahead that has not arrived):
 # the asset then reports the gap itself instead of failing.
@@ -37,11 +38,11 @@ class TableStoreResource(ConfigurableResource):
             return UnityCatalog(self.catalog, self.schema_name)
         return LocalCatalog(self.warehouse, self.schema_name)
 
-    def store(self) -> DeltaTableStore:
+    def store(self) -> TableStore:
         return DeltaTableStore(self.table_catalog())
 
 
-def commit_metadata(store: DeltaTableStore, commit: Commit) -> dict[str, MetadataValue]:
+def commit_metadata(store: TableStore, commit: Commit) -> dict[str, MetadataValue]:
     """Which table a materialization wrote and the Delta version it committed (read it back with versionAsOf)."""
     where = store.where(commit.table)
     metadata = {"table": MetadataValue.text(store.name(commit.table)),

@@ -18,7 +18,6 @@ import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -29,6 +28,7 @@ from pyspark.sql.types import DateType, LongType, StringType, StructField, Struc
 
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN
 from pdm_assets.storage import delta_log
+from pdm_assets.storage.base import Commit
 from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog, TableCatalog
 from pdm_assets.storage.errors import (
     ConcurrentWriteError,
@@ -54,15 +54,6 @@ WRITE_ATTEMPTS = 4
 # Appends are milliseconds locally and rare on a cluster, so they all go one at a time.
 _LEDGER_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Commit:
-    """What a write committed: the table's new version (None when nothing had to change)."""
-
-    table: str
-    version: Optional[int]
-    days: tuple[date, ...] = ()
 
 
 def replace_where(days: Sequence[date]) -> str:
