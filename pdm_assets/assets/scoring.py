@@ -1,5 +1,5 @@
 """failure_predictions: score days of features with the registered model, lineage in metadata and rows."""
-from typing import Iterator, Optional
+from typing import Iterator
 
 from dagster import (
     AssetDep,
@@ -18,11 +18,10 @@ from pdm_assets.assets import scoring_checks
 from pdm_assets.assets.wiring import ROW_COUNT, days_record, record_days, spark_asset, step_resources
 from pdm_assets.names import CHALLENGER_PREDICTIONS, FAILURE_MODEL, FAILURE_PREDICTIONS, MACHINE_FEATURES
 from pdm_assets.partitions import days_in_window, utc_now
-from pdm_assets.pipeline.drift import DriftReference
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.quality import totals
 from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
-from pdm_assets.resources.mlflow import DRIFT_REFERENCE_FILE, MlflowResource
+from pdm_assets.resources.mlflow import MlflowResource
 
 PRIORITY_TAG = "dagster/priority"  # read by Dagster's executors to order steps that are ready together
 
@@ -32,12 +31,6 @@ class ScoringConfig(Config):
 
     model_version: str = Field(default="", description="Pin a registered model version; empty: the champion alias.")
     results_table: str = Field(default=FAILURE_PREDICTIONS, description="Table the predictions are written to.")
-
-
-def load_drift_reference(mlflow_res: MlflowResource, run_id: str) -> Optional[DriftReference]:
-    """The training-window distributions logged with the model's run, if it has them."""
-    text = mlflow_res.run_text(run_id, DRIFT_REFERENCE_FILE)
-    return DriftReference.from_json(text) if text else None
 
 
 def _score_days(context: AssetExecutionContext, machine_features: DataFrame, version, results_table: str,
@@ -103,7 +96,7 @@ def build_scoring_assets(partitions: DailyPartitionsDefinition, challenger: str 
         result, stored, problems, lineage = _score_days(context, machine_features, version, config.results_table,
                                                         pinned=bool(config.model_version))
         yield result
-        reference = load_drift_reference(mlflow_res, lineage.run_id)
+        reference = mlflow_res.drift_reference(lineage.run_id)
         yield from scoring_checks.results(stored, machine_features, problems, reference)
 
     if not challenger:

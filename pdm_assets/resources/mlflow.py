@@ -28,12 +28,18 @@ if TYPE_CHECKING:
     from pyspark.ml import PipelineModel
 
     from pdm_assets.pipeline.decision import DecisionRule
+    from pdm_assets.pipeline.drift import DriftReference
     from pdm_assets.pipeline.lifecycle import Champion
 
 CHAMPION = "champion"
 # Artifacts each training run logs beside the model, read back when it scores or is compared.
 DRIFT_REFERENCE_FILE = "drift_reference.json"
 DECISION_RULE_FILE = "decision_rule.json"
+
+
+def model_uri(name: str, version: str) -> str:
+    """The MLflow URI of a registered model version."""
+    return f"models:/{name}/{version}"
 
 
 def load_spark_model(model_uri: str, session):
@@ -179,6 +185,13 @@ class MlflowResource(ConfigurableResource):
         except Exception:  # mlflow raises several types for a missing artifact
             return None
 
+    def drift_reference(self, run_id: str) -> Optional["DriftReference"]:
+        """The training-window distributions logged with a model's run, if it has them (older models do not)."""
+        from pdm_assets.pipeline.drift import DriftReference
+
+        text = self.run_text(run_id, DRIFT_REFERENCE_FILE)
+        return DriftReference.from_json(text) if text else None
+
     def decision_rule(self, run_id: str) -> "DecisionRule":
         """The alarm rule a model was trained with; the arg-max class for models logged before rules existed."""
         from pdm_assets.pipeline.decision import DecisionRule
@@ -199,7 +212,7 @@ class MlflowResource(ConfigurableResource):
             return None
         version = str(found.version)
         try:
-            model = load_spark_model(f"models:/{self.model_name}/{version}", session)
+            model = load_spark_model(model_uri(self.model_name, version), session)
         except Exception as err:  # any load failure: reported by the gate with its text
             return Champion(version, None, DecisionRule(), None, f"{type(err).__name__}: {str(err)[:300]}")
         return Champion(version, model, self.decision_rule(found.run_id), trained_through(self.client(), found.run_id))
@@ -310,4 +323,4 @@ def log_training(
         info = mlflow.spark.log_model(model, artifact_path="model", signature=signature,
                                       registered_model_name=model_name, pip_requirements=_requirements())
     version = str(info.registered_model_version)
-    return LoggedModel(experiment_id, run.info.run_id, version, f"models:/{model_name}/{version}")
+    return LoggedModel(experiment_id, run.info.run_id, version, model_uri(model_name, version))

@@ -1,7 +1,7 @@
 """The model that scores a run, loaded once; with `preload`, in the background from the run's start.
 
-Loading a PipelineModel is a string of small Spark jobs (2-5 s here, most of a one-day scoring
-step). A run that ingests a new day and then scores it spends its first steps on ingestion and
+Loading a PipelineModel is a string of small Spark jobs, most of a one-day scoring step's time
+(figures in docs/benchmarks.md). A run that ingests a new day and then scores it spends its first steps on ingestion and
 features, which do not need the model: started when the run's resources are set up, the load
 overlaps them. What the step scores with is still decided by the step: it resolves the version
 (champion or pinned) itself and takes the preloaded model only if it is that same version.
@@ -16,7 +16,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from pdm_assets.pipeline.scoring import ModelLineage
-from pdm_assets.resources.mlflow import MlflowResource, ModelNotFoundError, load_spark_model
+from pdm_assets.resources.mlflow import MlflowResource, ModelNotFoundError, load_spark_model, model_uri
 from pdm_assets.resources.spark import SparkSessionResource
 
 
@@ -68,4 +68,4 @@ class ScoringModelResource(ConfigurableResource):
 
 
 def _load(lineage: ModelLineage, session):
-    return load_spark_model(f"models:/{lineage.name}/{lineage.version}", session)
+    return load_spark_model(model_uri(lineage.name, lineage.version), session)
