@@ -6,6 +6,8 @@ When a change to assets, checks, jobs, schedules or sensors is meant, rewrite th
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -117,6 +119,14 @@ def test_every_spark_asset_runs_once_per_range_and_can_be_sent_to_a_cluster(tmp_
     for node in spark_assets:
         assert str(node.backfill_policy) == "BackfillPolicy.single_run()", node.key
         assert "step_launcher" in node.assets_def.required_resource_keys, node.key
+
+
+def test_the_definitions_import_nothing_that_stays_off_the_cluster(tmp_path):
+    # tools/ is left out of the code zip and the wheel sent to Databricks: the cluster must not need it
+    code = ("import sys, pdm_assets.definitions;"
+            "bad = sorted(m for m in sys.modules if m.startswith('pdm_assets.tools'));"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PDM_HOME": str(tmp_path)})
 
 
 if __name__ == "__main__":
