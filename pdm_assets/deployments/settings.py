@@ -9,6 +9,7 @@ from typing import Mapping, Optional
 
 from pdm_assets.automation.schedules import DEFAULT_RETRAIN_CRON, DEFAULT_SCORING_CRON, DEFAULT_TIMEZONE
 from pdm_assets.deployments import databricks
+from pdm_assets.home import landing_dir, pdm_home
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START
 from pdm_assets.pipeline.decay import DecayRule
 from pdm_assets.pipeline.features import FeatureParams
@@ -55,8 +56,7 @@ class Settings:
         deployment = (environ.get("PDM_DEPLOYMENT") or ("connect" if remote else "local")).strip().lower()
         if deployment not in DEPLOYMENTS:
             raise ValueError(f"PDM_DEPLOYMENT must be one of {', '.join(DEPLOYMENTS)}; got '{deployment}'")
-        home = Path(environ.get("PDM_HOME") or Path.home() / ".pdm_assets").expanduser().resolve()
-        landing = Path(environ.get("PDM_LANDING_DIR") or home / "landing").expanduser().resolve()
+        home, landing = pdm_home(environ), landing_dir(environ)
         start = _parse_day(environ.get("PDM_START_DATE"), "PDM_START_DATE") or DEFAULT_START
         end_text = environ.get("PDM_END_DATE")
         if end_text is None:  # a bounded year by default; a live timeline only when asked for

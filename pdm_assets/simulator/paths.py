@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pdm_assets.home import landing_dir
 from pdm_assets.pipeline.landing_files import MACHINES_FILE, MAINT_HISTORY_FILE, day_file
 
 __all__ = [
@@ -27,11 +28,5 @@ UNDATED_FILE = "_undated.csv"
 
 
 def default_landing_dir() -> Path:
-    """`$PDM_LANDING_DIR`, else `$PDM_HOME/landing`, else `~/.pdm_assets/landing`."""
-    landing = os.environ.get("PDM_LANDING_DIR")
-    if landing:
-        return Path(landing).expanduser()
-    home = os.environ.get("PDM_HOME")
-    if home:
-        return Path(home).expanduser() / "landing"
-    return Path.home() / ".pdm_assets" / "landing"
+    """`$PDM_LANDING_DIR`, else `$PDM_HOME/landing`, else `~/.pdm_assets/landing` (as the definitions resolve it)."""
+    return landing_dir(os.environ)
