@@ -14,3 +14,8 @@ def pdm_home(environ: Mapping[str, str] = os.environ) -> Path:
 def landing_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """`$PDM_LANDING_DIR`, else `<PDM_HOME>/landing`."""
     return Path(environ.get("PDM_LANDING_DIR") or pdm_home(environ) / "landing").expanduser().resolve()
+
+
+def warehouse(home: Path) -> Path:
+    """Where the local Delta tables live under a PDM_HOME (`<warehouse>/pdm/<table>`)."""
+    return home / "warehouse"

@@ -9,7 +9,7 @@ from typing import Mapping, Optional
 
 from pdm_assets.automation.schedules import DEFAULT_RETRAIN_CRON, DEFAULT_SCORING_CRON, DEFAULT_TIMEZONE
 from pdm_assets.deployments import databricks
-from pdm_assets.home import landing_dir, pdm_home
+from pdm_assets.home import landing_dir, pdm_home, warehouse
 from pdm_assets.partitions import DEFAULT_END, DEFAULT_START
 from pdm_assets.pipeline.decay import DecayRule
 from pdm_assets.pipeline.features import FeatureParams
@@ -47,7 +47,7 @@ class Settings:
 
     @property
     def warehouse(self) -> Path:
-        return self.home / "warehouse"
+        return warehouse(self.home)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":

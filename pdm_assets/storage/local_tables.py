@@ -10,6 +10,7 @@ from typing import Optional
 
 from pyspark.sql import SparkSession
 
+from pdm_assets.home import pdm_home, warehouse
 from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog
 
 
@@ -25,10 +26,8 @@ def register_tables(spark: SparkSession, warehouse: Path, schema: str = LOCAL_SC
 
 def open_session(home: Optional[Path] = None, master: str = "local[*]") -> SparkSession:
     """A Spark session with Delta Lake in which the tables of `home` (default: $PDM_HOME) have their names."""
-    from pdm_assets.deployments import Settings
     from pdm_assets.resources.spark import create_spark_session
 
-    settings = Settings.from_env({"PDM_HOME": str(home)} if home else __import__("os").environ)
     spark = create_spark_session(master=master)
-    register_tables(spark, settings.warehouse)
+    register_tables(spark, warehouse(Path(home).expanduser().resolve() if home else pdm_home()))
     return spark
