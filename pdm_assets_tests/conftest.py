@@ -12,7 +12,7 @@ PUBLISHED_EVENTS = Path(__file__).resolve().parent / "data"
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Without Java 17+ stop at once with the reason, not with a traceback in every Spark test."""
-    from pdm_assets.resources.spark import JavaNotFoundError, require_java
+    from pdm_assets.storage.spark_session import JavaNotFoundError, require_java
 
     try:
         require_java()
@@ -30,7 +30,7 @@ def _small_spark_settings():
 @pytest.fixture(scope="session")
 def spark():
     """One `local[2]` session, UI off, few shuffle partitions."""
-    from pdm_assets.resources.spark import create_spark_session
+    from pdm_assets.storage.spark_session import create_spark_session
 
     session = create_spark_session(master="local[2]", shuffle_partitions=2,
                                    extra_conf={"spark.driver.memory": "2g"})

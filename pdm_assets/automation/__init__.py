@@ -1,1 +1,1 @@
-"""automation package."""
+"""What launches runs: the jobs, the schedules and the sensors (scoring, retraining, landing zone)."""

@@ -12,7 +12,7 @@ from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.mlflow import MlflowResource, local_mlflow_uris
 from pdm_assets.resources.scoring_model import ScoringModelResource
 from pdm_assets.resources.spark import SparkSessionResource
-from pdm_assets.resources.step_launcher import databricks_step_launcher
+from pdm_assets.deployments.step_launcher import databricks_step_launcher
 from pdm_assets.resources.tables import SparkTableIOManager, TableStoreResource
 
 

@@ -26,7 +26,7 @@ def register_tables(spark: SparkSession, warehouse: Path, schema: str = LOCAL_SC
 
 def open_session(home: Optional[Path] = None, master: str = "local[*]") -> SparkSession:
     """A Spark session with Delta Lake in which the tables of `home` (default: $PDM_HOME) have their names."""
-    from pdm_assets.resources.spark import create_spark_session
+    from pdm_assets.storage.spark_session import create_spark_session
 
     spark = create_spark_session(master=master)
     register_tables(spark, warehouse(Path(home).expanduser().resolve() if home else pdm_home()))

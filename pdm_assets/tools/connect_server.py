@@ -17,7 +17,7 @@ from typing import Iterator, Optional, Sequence
 
 import pyspark
 
-from pdm_assets.resources.spark import CODEGEN_CACHE_CONF, LOCAL_DELTA_CONF
+from pdm_assets.storage.spark_session import CODEGEN_CACHE_CONF, LOCAL_DELTA_CONF
 from pdm_assets.storage import delta_jars
 
 SPARK_HOME = Path(pyspark.__file__).parent
@@ -49,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--master", default="local[*]")
     p.add_argument("--shuffle-partitions", type=int, default=8)
     args = p.parse_args(argv)
-    from pdm_assets.resources.spark import JavaNotFoundError, require_java
+    from pdm_assets.storage.spark_session import JavaNotFoundError, require_java
 
     try:
         require_java()

@@ -62,7 +62,7 @@ def _ensure_landing(landing: Path, start: date, last: date, machines: int, seed:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    from pdm_assets.resources.spark import JavaNotFoundError, require_java
+    from pdm_assets.storage.spark_session import JavaNotFoundError, require_java
 
     try:
         require_java()

@@ -196,7 +196,7 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
     names = zipfile.ZipFile(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/code.zip")).namelist()
     assert "pdm_assets/definitions.py" in names and "pdm_assets/deployments/databricks.py" in names
     assert all(n.startswith("pdm_assets/") for n in names) and not any("__pycache__" in n for n in names)
-    assert "pdm_assets/resources/step_launcher.py" in names
+    assert "pdm_assets/deployments/step_launcher.py" in names
     assert not any(n.startswith("pdm_assets/tools/") for n in names)  # local commands stay local
     config = pickle.loads(api.dbfs_path(f"{STAGING}/{run.run_id}/raw_events/config.pkl").read_bytes())
     assert config.env_variables["PDM_HOME"] == str(home)

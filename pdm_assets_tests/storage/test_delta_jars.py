@@ -45,7 +45,7 @@ def test_without_the_jars_and_without_network_the_error_says_what_is_missing(tmp
                         '<ibiblio name="none" m2compatible="true" root="http://127.0.0.1:9/maven2/"/>'
                         '</resolvers></ivysettings>')
     script = textwrap.dedent(f"""
-        from pdm_assets.resources.spark import create_spark_session
+        from pdm_assets.storage.spark_session import create_spark_session
         from pdm_assets.storage.errors import DeltaJarsUnavailableError
         try:
             create_spark_session("local[1]", extra_conf={{"spark.jars.ivySettings": {str(settings)!r}}})

@@ -33,7 +33,7 @@ WRITER = textwrap.dedent("""
     import sys
     from datetime import date
     from pyspark.sql import functions as F
-    from pdm_assets.resources.spark import create_spark_session
+    from pdm_assets.storage.spark_session import create_spark_session
     from pdm_assets.storage.delta_store import DeltaTableStore
 
     warehouse, first, last, sleep, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]

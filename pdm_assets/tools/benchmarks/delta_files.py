@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--home", type=Path, required=True)
     p.add_argument("--days", type=int, default=365, help="one-day runs to replay (default: the whole year)")
     args = p.parse_args()
-    from pdm_assets.resources.spark import create_spark_session
+    from pdm_assets.storage.spark_session import create_spark_session
     from pdm_assets.storage.delta_store import DeltaTableStore
 
     spark = create_spark_session("local[*]", shuffle_partitions=8)

@@ -113,7 +113,7 @@ def main() -> None:
 
         args.home = run_backfill(None, args.machines, 365, 42)
     os.environ["PDM_HOME"] = str(args.home)
-    from pdm_assets.resources.spark import create_spark_session
+    from pdm_assets.storage.spark_session import create_spark_session
     from pdm_assets.storage.delta_store import DeltaTableStore
 
     spark = create_spark_session(os.environ.get("PDM_SPARK_MASTER", "local[*]"), shuffle_partitions=8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pdm_assets.tools.demo import main as demo_main
-from pdm_assets.resources.spark import JavaNotFoundError, java_major_version, require_java
+from pdm_assets.storage.spark_session import JavaNotFoundError, java_major_version, require_java
 
 
 def _fake_java(home: Path, version_line: str) -> Path:
