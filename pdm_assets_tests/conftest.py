@@ -22,9 +22,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _small_spark_settings():
-    """Tiny test data: 2 shuffle partitions, also for sessions the Dagster resources configure."""
-    os.environ["PDM_SHUFFLE_PARTITIONS"] = "2"
-    os.environ["PDM_SPARK_MASTER"] = "local[2]"
+    """Tiny test data: 2 shuffle partitions, also for sessions the Dagster resources configure.
+
+    Set in the environment because subprocesses (the CLI, the webserver) read it there; restored after.
+    """
+    small = {"PDM_SHUFFLE_PARTITIONS": "2", "PDM_SPARK_MASTER": "local[2]"}
+    before = {name: os.environ.get(name) for name in small}
+    os.environ.update(small)
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
