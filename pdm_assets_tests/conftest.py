@@ -1,4 +1,4 @@
-"""Shared fixtures: one embedded Spark session per test run (a cold JVM costs 10-20 s here)."""
+"""Shared fixtures: one embedded Spark session per test run (starting a JVM is slow, so once is enough)."""
 from __future__ import annotations
 
 import os

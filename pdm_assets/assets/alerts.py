@@ -19,10 +19,11 @@ from pdm_assets.assets.wiring import (
 )
 from pdm_assets.names import FAILURE_PREDICTIONS, MAINTENANCE_ALERTS
 from pdm_assets.partitions import days_in_window
+from pdm_assets.pipeline.text import first_few
 from pdm_assets.pipeline.alerts import alerts_by_day, open_alerts, open_alerts_markdown
 from pdm_assets.pipeline.events import episode_gap_hours
 from pdm_assets.resources.tables import (
-    ALLOW_MISSING_DAYS, MissingUpstreamDaysError, shown,
+    ALLOW_MISSING_DAYS, MissingUpstreamDaysError,
 )
 
 # Episodes are rebuilt from this many days of predictions before each day: a longer one is cut
@@ -53,7 +54,7 @@ def build_alert_assets(partitions: DailyPartitionsDefinition, cadence_hours: int
         scored = set(store.existing_days(FAILURE_PREDICTIONS, step.spark.session))
         unscored = [d.isoformat() for d in days if d not in scored]
         if unscored:
-            raise MissingUpstreamDaysError(f"maintenance_alerts needs {FAILURE_PREDICTIONS} of {shown(unscored)}: not scored")
+            raise MissingUpstreamDaysError(f"maintenance_alerts needs {FAILURE_PREDICTIONS} of {first_few(unscored)}: not scored")
         window_start = datetime.combine(days[0] - timedelta(days=ALERT_LOOKBACK_DAYS), time())
         commit = store.write(alerts_by_day(failure_predictions, days, gap_hours, window_start),
                              MAINTENANCE_ALERTS, days)

@@ -12,7 +12,7 @@ from pdm_assets.names import (
 )
 from pdm_assets.pipeline.features import FeatureParams, feature_columns
 from pdm_assets.pipeline.labels import NO_FAILURE
-from pdm_assets.pipeline.quality import rows_without_match, totals
+from pdm_assets.pipeline.quality import rows_without_match, sum_over_days
 
 # A 24 h horizon on a 3 h grid labels ~8 points per failure: ~2 % of rows in the published data.
 # Above 10 % something is off (a duplicated failure feed, a horizon far too long).
@@ -45,7 +45,7 @@ def feature_results(per_day: dict[str, dict[str, int]], machines: int, days: lis
                     params: FeatureParams) -> Iterator[AssetCheckResult]:
     """The feature checks from `quality.feature_profile` of the stored days."""
     points = len(days) * (24 // params.cadence_hours)
-    summed = totals(per_day)  # a timestamp lies in one day: distinct keys per day add up too
+    summed = sum_over_days(per_day)  # a timestamp lies in one day: distinct keys per day add up too
     coverage = {"rows": summed.get("_rows", 0), "distinct_keys": summed.get("_keys", 0),
                 "expected_rows": machines * points}
     yield AssetCheckResult(

@@ -22,11 +22,12 @@ from pdm_assets.names import (
 )
 from pdm_assets.partitions import days_in_window
 from pdm_assets.pipeline import quality
+from pdm_assets.pipeline.text import first_few
 from pdm_assets.pipeline.features import FeatureParams, build_features, feature_columns, maintenance_with_history
 from pdm_assets.pipeline.labels import LABEL_CLASSES, LabelParams, build_labels, mark_final
-from pdm_assets.pipeline.quality import totals
+from pdm_assets.pipeline.quality import sum_over_days
 from pdm_assets.resources.tables import (
-    ALLOW_MISSING_DAYS, MissingUpstreamDaysError, shown,
+    ALLOW_MISSING_DAYS, MissingUpstreamDaysError,
 )
 
 # "Every earlier day": a start offset far beyond any timeline. Dagster clips it to the first
@@ -139,13 +140,13 @@ def _failure_labels(partitions: DailyPartitionsDefinition, params: LabelParams) 
         own = [d.isoformat() for d in days if d not in arrived]
         if own:  # without the day's own failures every label would be a silent "none"
             raise MissingUpstreamDaysError(
-                f"raw_failures has no data for {shown(own)}, the days these labels are for; materialize "
+                f"raw_failures has no data for {first_few(own)}, the days these labels are for; materialize "
                 "raw_failures for those days first (a day with no failures still has to be ingested).")
         labels = mark_final(build_labels(raw_failures, raw_machines, start, end, params), arrived, days,
                             params.horizon_hours).persist()
         try:
             cells, provisional = quality.label_profile(labels)  # one job: rows per day and class, rows not final
-            classes = totals(cells)
+            classes = sum_over_days(cells)
             record = days_record(days, lambda d: {ROW_COUNT: MetadataValue.int(sum(cells.get(d, {}).values()))})
             record_days(context, record)  # the IO manager adds the table and its version at the yield
             not_final = sorted(d for d, n in provisional.items() if n)

@@ -19,7 +19,7 @@ from pdm_assets.assets.wiring import ROW_COUNT, days_record, record_days, spark_
 from pdm_assets.names import CHALLENGER_PREDICTIONS, FAILURE_MODEL, FAILURE_PREDICTIONS, MACHINE_FEATURES
 from pdm_assets.partitions import days_in_window, utc_now
 from pdm_assets.pipeline.labels import LABEL_CLASSES
-from pdm_assets.pipeline.quality import totals
+from pdm_assets.pipeline.quality import sum_over_days
 from pdm_assets.pipeline.scoring import ModelLineage, score, scored_summary
 from pdm_assets.resources.mlflow import MlflowResource
 
@@ -60,7 +60,7 @@ def _score_days(context: AssetExecutionContext, machine_features: DataFrame, ver
 
     record = days_record(days, day_figures, store, commit)
     record_days(context, record)
-    summed = totals(by_day)
+    summed = sum_over_days(by_day)
     result = MaterializeResult(metadata={
         **record.run,
         "model_name": MetadataValue.text(lineage.name),

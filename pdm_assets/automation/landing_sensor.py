@@ -45,8 +45,8 @@ def day_fingerprint(landing_dir: str, day: date) -> Optional[str]:
     File metadata, not contents: a tick every 30 s would otherwise re-read the whole landing zone
     (about 1.5 MB of telemetry per day for 1,000 machines, hundreds of MB for a year), while a
     stat of four files per day is cheap. Writers replace files by atomic rename (DESIGN §3), so a
-    rewrite gets a fresh mtime; a same-size rewrite within one mtime tick (ns here, coarse on some
-    network file systems) would go unseen: re-run such a day by hand.
+    rewrite gets a fresh mtime; a same-size rewrite within one mtime tick (fine on common local file
+    systems, coarse on some network ones) would go unseen: re-run such a day by hand.
     """
     parts = []
     for dataset in DAY_DATASETS:
@@ -72,7 +72,7 @@ def parse_cursor(cursor: Optional[str]) -> dict[str, str]:
     return dict(json.loads(cursor)) if cursor else {}
 
 
-def work_days(
+def days_to_run(
     seen: Mapping[str, str], current: Mapping[str, str], lookahead_days: int, lookback_days: int = 0
 ) -> list[date]:
     """New or changed days, with the complete days around them whose outputs they change.
@@ -141,7 +141,7 @@ def build_landing_zone_sensor(
                    if (fp := day_fingerprint(landing.landing_dir, d)) is not None}
         seen = parse_cursor(context.cursor)
         cursor = json.dumps(current, sort_keys=True, separators=(",", ":"))
-        days = work_days(seen, current, lookahead_days, lookback_days)
+        days = days_to_run(seen, current, lookahead_days, lookback_days)
         if not days:
             gone = len(seen.keys() - current.keys())
             note = f"; {gone} day(s) no longer complete" if gone else ""

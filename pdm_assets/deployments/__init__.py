@@ -5,6 +5,18 @@
 - `databricks.py`, `wheel.py`: the Databricks deployment's settings and the project wheel it installs;
 - `instance.py`: the Dagster instance's batched event-log storage (named in dagster.yaml).
 """
-from pdm_assets.deployments.settings import DEPLOYMENTS, Settings, utc_today
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["DEPLOYMENTS", "Settings", "utc_today"]
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: the Dagster instance loads `deployments.instance` (named in dagster.yaml)
+    # in every process, daemon included, and must not import Spark and the settings with it.
+    if name in __all__:
+        from pdm_assets.deployments import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module 'pdm_assets.deployments' has no attribute '{name}'")

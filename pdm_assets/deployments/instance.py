@@ -1,8 +1,8 @@
 """Dagster's SQLite event log, storing a range run's per-day materializations in one transaction each.
 
 A step that writes a year records 365 materializations (one per day, each with its figures). The
-stock SQLite storage opens two databases, commits and closes them for every event: about 15 ms
-each here, so a year's run of ten daily assets spent about 55 s in it. Dagster already hands such
+stock SQLite storage opens two databases, commits and closes them for every event, a cost paid
+thousands of times in a year's run of ten daily assets (docs/benchmarks.md). Dagster already hands such
 events over in batches when `DAGSTER_EVENT_BATCH_SIZE` is set; only its SQLite storage stores them
 one by one. This one writes a batch with one insert into the run's database and one transaction in
 the index. The rows are the same ones the stock storage writes, so the UI and `dagster dev` read them

@@ -92,6 +92,25 @@ def _unique_edges(quantiles: Sequence[float]) -> list[float]:
     return sorted({float(q) for q in quantiles if q is not None and math.isfinite(q)})
 
 
+def _binned_counts(
+    df: DataFrame, columns: Sequence[str], edges: dict[str, list[float]], class_column: str,
+    classes: Sequence[str], day: Column | None = None,
+) -> DataFrame:
+    """One row of counts (per `_day` when `day` is given): `_rows`, and for the i-th column `_n{i}`
+    (non-null values) and `_b{i}_{k}` (values in bin k); `_c{j}` counts the rows of the j-th class."""
+    binned = df.select(
+        *([day.alias("_day")] if day is not None else []),
+        *[_bin_index(c, edges[c]).alias(f"_b{i}") for i, c in enumerate(columns)],
+        F.col(class_column).cast("string").alias("_class"),
+    )
+    aggs = [F.count(F.lit(1)).alias("_rows")]
+    for i, c in enumerate(columns):
+        aggs.append(F.count(f"_b{i}").alias(f"_n{i}"))
+        aggs += [F.count_if(F.col(f"_b{i}") == k).alias(f"_b{i}_{k}") for k in range(len(edges[c]) + 1)]
+    aggs += [F.count_if(F.col("_class") == F.lit(cls)).alias(f"_c{j}") for j, cls in enumerate(classes)]
+    return binned.groupBy("_day").agg(*aggs) if day is not None else binned.agg(*aggs)
+
+
 def drift_reference(
     df: DataFrame, numeric_columns: Sequence[str], class_column: str, classes: Sequence[str], bins: int = DEFAULT_BINS
 ) -> DriftReference:
@@ -107,16 +126,7 @@ def drift_reference(
         quantiles = [[] for _ in columns]
     edges = {c: _unique_edges(q) for c, q in zip(columns, quantiles)}
 
-    binned = df.select(
-        *[_bin_index(c, edges[c]).alias(f"_b{i}") for i, c in enumerate(columns)],
-        F.col(class_column).cast("string").alias("_class"),
-    )
-    aggs = [F.count(F.lit(1)).alias("_rows")]
-    for i, c in enumerate(columns):
-        aggs.append(F.count(f"_b{i}").alias(f"_n{i}"))
-        aggs += [F.count_if(F.col(f"_b{i}") == k).alias(f"_b{i}_{k}") for k in range(len(edges[c]) + 1)]
-    aggs += [F.count_if(F.col("_class") == F.lit(cls)).alias(f"_c{j}") for j, cls in enumerate(classes)]
-    counts = binned.agg(*aggs).first().asDict()
+    counts = _binned_counts(df, columns, edges, class_column, classes).first().asDict()
 
     rows = int(counts["_rows"])
     if rows == 0:
@@ -150,18 +160,8 @@ def drift_by_day(
     """{day (YYYY-MM-DD): {feature: psi, ..., "predicted_class_mix": psi}} for every day in df, from ONE Spark job."""
     features = list(reference.edges)
     classes = list(reference.class_mix)
-    binned = df.select(
-        F.date_format(F.to_date(F.col(day_column)), "yyyy-MM-dd").alias("_day"),
-        *[_bin_index(c, reference.edges[c]).alias(f"_b{i}") for i, c in enumerate(features)],
-        F.col(class_column).cast("string").alias("_class"),
-    )
-    aggs = [F.count(F.lit(1)).alias("_rows")]
-    for i, c in enumerate(features):
-        aggs.append(F.count(f"_b{i}").alias(f"_n{i}"))
-        aggs += [F.count_if(F.col(f"_b{i}") == k).alias(f"_b{i}_{k}")
-                 for k in range(len(reference.edges[c]) + 1)]
-    aggs += [F.count_if(F.col("_class") == F.lit(cls)).alias(f"_c{j}") for j, cls in enumerate(classes)]
-    collected = binned.groupBy("_day").agg(*aggs).collect()
+    collected = _binned_counts(df, features, reference.edges, class_column, classes,
+                               day=F.date_format(F.to_date(F.col(day_column)), "yyyy-MM-dd")).collect()
 
     report: dict[str, dict[str, float]] = {}
     # Rows without a day cannot be reported under any day; they are left out.

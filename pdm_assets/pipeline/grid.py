@@ -46,9 +46,14 @@ def to_naive_utc(bound: TimeBound) -> datetime:
     raise TypeError(f"expected a date or datetime, got {type(bound).__name__}")
 
 
+def ts_text(value: datetime) -> str:
+    """`value` as `yyyy-MM-dd HH:mm:ss` text (whole seconds), for Spark to parse in the session time zone."""
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def ts_literal(value: datetime) -> Column:
     """A timestamp literal interpreted in the session time zone (like the ingested timestamps)."""
-    return F.to_timestamp(F.lit(value.strftime("%Y-%m-%d %H:%M:%S")), "yyyy-MM-dd HH:mm:ss")
+    return F.to_timestamp(F.lit(ts_text(value)), "yyyy-MM-dd HH:mm:ss")
 
 
 class Grid:
@@ -75,10 +80,6 @@ class Grid:
     @property
     def anchor_seconds(self) -> Column:
         return F.unix_seconds(ts_literal(self.anchor))
-
-    def index(self, ts: Column, step_hours: int) -> Column:
-        """Index of the `step_hours` block (t - step, t] holding `ts`: a reading at t belongs to t."""
-        return F.ceil((F.unix_seconds(ts) - self.anchor_seconds) / F.lit(step_hours * HOUR)).cast("long")
 
     def instant(self, index: Column, step_hours: int) -> Column:
         """The timestamp closing block `index` of `step_hours` hours."""

@@ -14,6 +14,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pdm_assets.pipeline.grid import ts_text
 from pdm_assets.pipeline.landing_files import LandingFile, read_header
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN, TIMESTAMP_FORMAT, Dataset, Field
 
@@ -64,7 +65,7 @@ def parse_files(
     # A string, cast in Spark: parsed in the session zone (UTC), where F.lit(datetime) would apply the
     # host's zone. It travels as data beside the file names rather than as a literal: a literal is
     # compiled into the generated code, so every run would compile its plans anew.
-    stamp = ingested_at.strftime("%Y-%m-%d %H:%M:%S")
+    stamp = ts_text(ingested_at)
     lines = None
     for layout, group in groups.items():
         part = _lines_with_fields(spark, dataset, group, layout, stamp)
@@ -141,7 +142,7 @@ def _lines_with_fields(
 
 
 def _unquoted(cell: Column) -> Column:
-    """A cell without its surrounding double quotes (a substring test: a regex per cell cost seconds)."""
+    """A cell without its surrounding double quotes (a substring test, much cheaper than a regex per cell)."""
     quoted = cell.startswith('"') & cell.endswith('"') & (F.length(cell) >= 2)
     return F.when(quoted, cell.substr(F.lit(2), F.length(cell) - 2)).otherwise(cell)
 

@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Optional, Sequence
 
+from pdm_assets.pipeline.text import first_few
+
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.csv$")
 MACHINES_FILE = "machines/machines.csv"
 MAINT_HISTORY_FILE = "maint/history.csv"
@@ -39,8 +41,7 @@ def day_files(landing_dir: str | Path, dataset: str, days: Sequence[date]) -> li
     files = [day_file(landing_dir, dataset, d) for d in days]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise MissingLandingFileError(f"Missing landing file(s) for dataset '{dataset}': {shown}")
+        raise MissingLandingFileError(f"Missing landing file(s) for dataset '{dataset}': {first_few(missing)}")
     return [LandingFile(str(f), d) for f, d in zip(files, days)]
 
 

@@ -29,8 +29,8 @@ from pdm_assets.pipeline.labels import LABEL_CLASSES
 LABEL_INDEX, WEIGHT, FEATURES = "label_index", "class_weight", "features"
 PREDICTED_INDEX, PREDICTED = "prediction", "predicted_failure"
 
-# Defaults chosen on simulated 100-machine years (see the README benchmark): deep enough to use
-# the per-component precursor signals, small enough to train in about a minute on 2 cores.
+# Defaults chosen on simulated 100-machine years (training times in docs/benchmarks.md): deep enough
+# to use the per-component precursor signals, small enough to train quickly on a small host.
 CLASSIFIER_DEFAULTS: dict[str, dict[str, Any]] = {
     "random_forest": {"numTrees": 60, "maxDepth": 10, "featureSubsetStrategy": "sqrt", "minInstancesPerNode": 2},
     "decision_tree": {"maxDepth": 10, "minInstancesPerNode": 5},

@@ -85,13 +85,15 @@ def label_profile(labels: DataFrame, day_column: str = "date") -> tuple[dict[str
     return cells, provisional
 
 
-def totals(cells: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Sum a {day: {value: rows}} table over its days."""
+def sum_over_days(per_day: dict[str, dict[str, int]]) -> dict[str, int]:
+    """{key: count} summed over all days of a {day: {key: count}} table."""
     summed: dict[str, int] = {}
-    for per_value in cells.values():
+    for per_value in per_day.values():
         for value, n in per_value.items():
             summed[value] = summed.get(value, 0) + n
     return summed
+
+
 
 
 def coverage_counts(scored: DataFrame, source: DataFrame, keys: Sequence[str]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pdm_assets.pipeline.decision import DecisionRule, decide
+from pdm_assets.pipeline.grid import ts_text
 from pdm_assets.pipeline.labels import LABEL_CLASSES
 from pdm_assets.pipeline.model import PREDICTED
 from pdm_assets.pipeline.schemas import COMPONENTS, PARTITION_COLUMN
@@ -64,7 +65,8 @@ def score(model: PipelineModel, features: DataFrame, lineage: ModelLineage, scor
     """machine_id, timestamp, date, predicted_failure (the model's rule), argmax_failure, decision_rule,
     probability_<class>..., model_name/version/run_id, scored_at."""
     predicted = predict(model, features, rule)
-    stamp = F.lit(scored_at.strftime("%Y-%m-%d %H:%M:%S")).cast("timestamp")  # session zone (UTC)
+    # Session zone (UTC). A cast, not ts_literal: under ANSI, to_timestamp of a literal is non-nullable.
+    stamp = F.lit(ts_text(scored_at)).cast("timestamp")
     return predicted.select(
         "machine_id", "timestamp", PARTITION_COLUMN, "predicted_failure", ARGMAX_COLUMN, RULE_COLUMN,
         *PROBABILITY_COLUMNS,

@@ -7,6 +7,7 @@ from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, M
 from pyspark.sql import DataFrame
 
 from pdm_assets.partitions import days_in_window
+from pdm_assets.pipeline.text import first_few
 from pdm_assets.resources.spark import SparkSessionResource
 from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog, TableCatalog, UnityCatalog
 from pdm_assets.storage.base import Commit, TableStore
@@ -19,11 +20,6 @@ ALLOW_MISSING_DAYS = "allow_missing_days"
 
 class MissingUpstreamDaysError(LookupError):
     """An input's mapped upstream days have not been materialized."""
-
-
-def shown(items: list[str], limit: int = 5) -> str:
-    """The first few items and how many more ("a, b, c and 12 more")."""
-    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 class TableStoreResource(ConfigurableResource):
@@ -88,7 +84,7 @@ class SparkTableIOManager(ConfigurableIOManager):
             missing = [d.isoformat() for d in days if d not in present]
             if missing:
                 raise MissingUpstreamDaysError(
-                    f"{table} has no data for {shown(missing)}, which this step reads; materialize {table} for "
+                    f"{table} has no data for {first_few(missing)}, which this step reads; materialize {table} for "
                     "those days first (a partial input would give wrong results, not an error)."
                 )
         version = store.pinned_version(table)

@@ -1,7 +1,7 @@
 """Local Delta tables read without a JVM (delta-rs): the days a table holds, values per day, commit versions.
 
 For the orchestrating host (sensors have no Spark) and for the store's own bookkeeping, which would
-otherwise cost a Spark query each (a few hundred ms on a new day's path).
+otherwise cost a Spark query each (on a new day's path, where they add up).
 
 Data files are read with pyarrow.parquet from the file list delta-rs gives, not with
 `DeltaTable.to_pyarrow_table`: that scans through a pyarrow dataset over delta-rs' filesystem, and

@@ -51,7 +51,7 @@ OUTSIDE_DAYS = ("DELTA_REPLACE_WHERE_MISMATCH",)
 WRITE_ATTEMPTS = 4
 # The first days recorded create the ledger. Threads of one step (raw_events ingests four tables at
 # once) would each try to create it, and all but one fail: a table's first commit is not retried.
-# Appends are milliseconds locally and rare on a cluster, so they all go one at a time.
+# Appends are quick locally (delta-rs, no Spark job) and rare on a cluster, so they all go one at a time.
 _LEDGER_LOCK = threading.Lock()
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,8 @@ class DeltaTableStore:
 
         Local tables are planned by delta-rs: it resolves the version's live files from the log, and
         Spark reads those Parquet files. Planned by Spark's Delta reader, every read costs a Spark job
-        or two to filter the table's file list (and one to rebuild the list after each commit), about
-        half a second a read here, on a new day's path that reads a dozen tables. Tables that need
+        or two to filter the table's file list (and one to rebuild the list after each commit), which
+        adds up on a new day's path that reads a dozen tables. Tables that need
         Delta's reader (deletion vectors, column mapping) and Unity Catalog ones go through it.
         """
         if not self.catalog.exists(spark, table):
@@ -297,7 +297,7 @@ class DeltaTableStore:
     def _record(self, spark: SparkSession, table: str, days: Sequence[date], version: Optional[int]) -> None:
         now = datetime.now(timezone.utc).replace(microsecond=0)
         ledger = self.catalog.location(LEDGER)
-        if ledger is not None:  # local: delta-rs appends in milliseconds, where a Spark job takes a second
+        if ledger is not None:  # local: delta-rs appends without the overhead of a Spark job
             import pyarrow as pa
 
             rows = pa.table({

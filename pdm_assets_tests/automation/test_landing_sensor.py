@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from dagster import Definitions, SensorResult, SkipReason, build_sensor_context, instance_for_test
 
-from pdm_assets.automation.landing_sensor import build_landing_zone_sensor, day_fingerprint, work_days
+from pdm_assets.automation.landing_sensor import build_landing_zone_sensor, day_fingerprint, days_to_run
 from pdm_assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from pdm_assets.deployments import Settings
 from pdm_assets.definitions import build_definitions
@@ -169,12 +169,12 @@ def test_a_day_that_goes_incomplete_leaves_the_cursor_and_counts_again_when_back
     assert _tick(watched, cursor)[1] == [("2015-01-01", "2015-01-03")]
 
 
-def test_work_days_reach_only_complete_neighbours():
+def test_days_to_run_reach_only_complete_neighbours():
     d = [(date(2015, 1, 1) + timedelta(days=i)).isoformat() for i in range(8)]
     seen = {d[0]: "a", d[1]: "a", d[3]: "a", d[4]: "a"}  # d[2] was missing
     current = {**seen, d[2]: "b", d[5]: "b"}  # d[2] arrives late, d[5] is new
-    two_ahead = work_days(seen, current, lookahead_days=2, lookback_days=1)
+    two_ahead = days_to_run(seen, current, lookahead_days=2, lookback_days=1)
     assert [x.isoformat() for x in two_ahead] == [d[0], d[1], d[2], d[3], d[4], d[5]]
     # Nothing is added that is not complete now (d[6], d[7] never arrived).
-    assert [x.isoformat() for x in work_days(seen, {**seen, d[5]: "b"}, 1, 3)] == [d[4], d[5]]
-    assert work_days(current, current, 1, 1) == []
+    assert [x.isoformat() for x in days_to_run(seen, {**seen, d[5]: "b"}, 1, 3)] == [d[4], d[5]]
+    assert days_to_run(current, current, 1, 1) == []
