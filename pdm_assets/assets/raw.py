@@ -100,7 +100,7 @@ def ingest_dataset(
         else:  # each day's materialization carries its own figures
             record = days_record(days, lambda d: {ROW_COUNT: MetadataValue.int(valid_by_day.get(d, 0)),
                                                   "reject_count": MetadataValue.int(rejects_by_day.get(d, 0))},
-                                 store, commit)
+                                 commit=commit)  # the table and its version are in `metadata` already
             metadata.update(record.run)
             metadata["run_reject_count"] = MetadataValue.int(reject_count)
         if sample:

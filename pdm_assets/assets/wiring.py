@@ -26,7 +26,7 @@ ROW_COUNT = "dagster/row_count"
 
 def _preset(resources: Collection[str]) -> dict[str, Any]:
     return {"backfill_policy": BackfillPolicy.single_run(),
-            "required_resource_keys": set(SPARK_STEP_RESOURCES | set(resources))}
+            "required_resource_keys": set(SPARK_STEP_RESOURCES) | set(resources)}
 
 
 def spark_asset(*, group: str, kinds: Collection[str] = ("delta",), resources: Collection[str] = (),
