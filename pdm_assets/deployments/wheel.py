@@ -23,21 +23,27 @@ BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")
 # Local commands (pdm-demo, benchmarks, screenshots, the Connect server): never shipped to a cluster,
 # so editing them neither changes the wheel's digest nor reinstalls it.
 LOCAL_ONLY = ("tools",)
-_NOT_SOURCES = ("__pycache__", "*.pyc", ".pytest_cache")
+_NOT_SOURCES = ("__pycache__", ".pytest_cache")
 
 
 def _shipped(path: Path, package: Path) -> bool:
+    """Whether a file of the package runs on a cluster: the one rule for the wheel's copy and its digest."""
     parts = path.relative_to(package).parts
-    return not (parts and parts[0] in LOCAL_ONLY) and "__pycache__" not in parts and path.suffix != ".pyc"
+    return (not (parts and parts[0] in LOCAL_ONLY) and not any(p in _NOT_SOURCES for p in parts)
+            and path.suffix != ".pyc")
+
+
+def shipped_files(package: Path) -> list[Path]:
+    """The package's files that run on a cluster (everything but `LOCAL_ONLY` and caches), sorted."""
+    return sorted(p for p in package.rglob("*") if p.is_file() and _shipped(p, package))
 
 
 def copy_shipped_package(package: Path, target: Path) -> Path:
-    """Copy what of the package runs on a cluster (everything but `LOCAL_ONLY`) to `target`; return `target`."""
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        local = {n for n in names if Path(folder) == package and n in LOCAL_ONLY}
-        return local | shutil.ignore_patterns(*_NOT_SOURCES)(folder, names)
-
-    shutil.copytree(package, target, ignore=ignore)
+    """Copy what of the package runs on a cluster to `target`; return `target`."""
+    for path in shipped_files(package):
+        copy = target / path.relative_to(package)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, copy)
     return target
 
 
@@ -52,8 +58,7 @@ def source_root() -> Optional[Path]:
 
 
 def _sources(root: Path) -> list[Path]:
-    package = root / "pdm_assets"
-    files = [p for p in package.rglob("*") if p.is_file() and _shipped(p, package)]
+    files = shipped_files(root / "pdm_assets")
     return sorted(files + [root / name for name in BUILD_FILES if (root / name).is_file()])
 
 

@@ -368,7 +368,7 @@ def test_the_wheel_is_built_from_this_source_tree_under_a_digest_of_it() -> None
 
 
 def test_the_source_digest_follows_the_code_and_ignores_caches(tmp_path: Path) -> None:
-    from pdm_assets.deployments.wheel import source_digest
+    from pdm_assets.deployments.wheel import copy_shipped_package, source_digest
 
     (tmp_path / "pdm_assets").mkdir()
     (tmp_path / "pyproject.toml").write_text('version = "0.1.0"\n')
@@ -381,5 +381,11 @@ def test_the_source_digest_follows_the_code_and_ignores_caches(tmp_path: Path) -
     (tmp_path / "pdm_assets" / "tools").mkdir()  # local commands never ship: editing them changes nothing
     (tmp_path / "pdm_assets" / "tools" / "demo.py").write_text("print('hi')\n")
     assert source_digest(tmp_path) == first
+    (tmp_path / "pdm_assets" / ".pytest_cache").mkdir()
+    (tmp_path / "pdm_assets" / ".pytest_cache" / "lastfailed").write_text("{}")
+    assert source_digest(tmp_path) == first
+    # the copy that goes into the wheel holds exactly the files the digest is taken over
+    copied = copy_shipped_package(tmp_path / "pdm_assets", tmp_path / "copy" / "pdm_assets")
+    assert sorted(p.relative_to(copied).as_posix() for p in copied.rglob("*") if p.is_file()) == ["module.py"]
     module.write_text("X = 2\n")
     assert source_digest(tmp_path) != first
