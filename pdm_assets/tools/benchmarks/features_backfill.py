@@ -1,6 +1,9 @@
 """Full-range single-run backfill of raw assets, features and labels; prints time, rate, memory.
 
     python -m pdm_assets.tools.benchmarks.features_backfill --machines 100 --days 365
+
+Then the same features and labels from the same landing files with DuckDB (`columnar_floor`,
+needs `pip install -e ".[bench]"`): its time, the ratio, and every grid point compared.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from typing import Optional
 
 from pdm_assets.tools.demo import PLANNED_EVENTS_AS_SUBSETS
 
+FIRST_DAY = date(2015, 1, 1)
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,19 +30,35 @@ def main() -> None:
     p.add_argument("--per-partition-planned-events", action="store_true",
                    help="Dagster's default: one 'planned' event per asset and day before the run starts "
                         "(~12 ms each); without it the run records one per asset (see the README)")
+    p.add_argument("--no-floor", action="store_true", help="skip the DuckDB yardstick (columnar_floor)")
     args = p.parse_args()
     if not args.per_partition_planned_events:
         os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
 
-    run_backfill(args.home, args.machines, args.days, args.seed)
+    home, wall = run_backfill(args.home, args.machines, args.days, args.seed)
+    if not args.no_floor:
+        print_floor(home, args.days, wall)
 
 
-def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> Path:
-    """Simulate, then one range run of raw assets, features and labels; print the figures; return PDM_HOME."""
+def print_floor(home: Path, days: int, wall: float) -> None:
+    """The same features and labels by DuckDB: its time, the ratio, and whether every grid point agrees."""
+    from pdm_assets.tools.benchmarks.columnar_floor import measure
+
+    floor, problems = measure(home / "landing", home / "warehouse", FIRST_DAY, FIRST_DAY + timedelta(days=days - 1))
+    print(f"columnar floor (DuckDB, same landing files) {floor.seconds:8.1f} s   backfill / floor {wall / floor.seconds:.1f}x")
+    if problems:
+        print("the floor and the project's tables DIFFER:\n  " + "\n  ".join(problems))
+        raise SystemExit(1)
+    print(f"same rows: {floor.feature_rows:,} feature rows and {floor.label_rows:,} labels compared value by value, "
+          "all equal")
+
+
+def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> tuple[Path, float]:
+    """Simulate, then one range run of raw assets, features and labels; print the figures; PDM_HOME and wall time."""
     home = home or Path(tempfile.mkdtemp(prefix="pdm_bench_"))
     os.environ["PDM_HOME"] = str(home)
     os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
-    start = date(2015, 1, 1)
+    start = FIRST_DAY
     last = start + timedelta(days=days - 1)
 
     from pdm_assets.simulator import generate
@@ -79,7 +100,7 @@ def run_backfill(home: Optional[Path], machines: int, days: int, seed: int) -> P
         print(f"  step {step:<28} {seconds:8.1f} s   ({count} materializations recorded in {spent:.1f} s)")
     print(f"peak memory: python {memory['python']:,.0f} MiB, Spark JVM {memory['jvm']:,.0f} MiB")
     print(f"PDM_HOME {home}")
-    return home
+    return home, wall
 
 
 def step_seconds(result) -> dict[str, float]:

@@ -148,7 +148,7 @@ def _prepare(machines: int) -> Path:
     """A year of features and a champion: the features backfill, then the training assets."""
     from pdm_assets.tools.benchmarks.features_backfill import run_backfill
 
-    home = run_backfill(None, machines, 365, 42)
+    home, _ = run_backfill(None, machines, 365, 42)
     os.environ["DAGSTER_HOME"] = str(home / "dagster_bench")
     (home / "dagster_bench").mkdir(exist_ok=True)
     (home / "dagster_bench" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")

@@ -111,7 +111,7 @@ def main() -> None:
     if args.home is None:
         from pdm_assets.tools.benchmarks.features_backfill import run_backfill
 
-        args.home = run_backfill(None, args.machines, 365, 42)
+        args.home, _ = run_backfill(None, args.machines, 365, 42)
     os.environ["PDM_HOME"] = str(args.home)
     from pdm_assets.storage.spark_session import create_spark_session
     from pdm_assets.storage.delta_store import DeltaTableStore
