@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time as clock, timedelta
 from pathlib import Path
 
+from pdm_assets.names import FAILURE_LABELS, MACHINE_FEATURES
 from pdm_assets.pipeline.features import FeatureParams, feature_columns
 from pdm_assets.pipeline.labels import LabelParams
 from pdm_assets.pipeline.schemas import COMPONENTS, ERROR_IDS, SIGNALS
 from pdm_assets.storage import delta_log
+from pdm_assets.storage.delta_store import DeltaTableStore
 
 # Relative tolerance of the value comparison: Spark and DuckDB sum doubles in different orders.
 TOLERANCE = 1e-9
@@ -50,14 +52,16 @@ def _csv(landing: Path, dataset: str, columns: dict[str, str], files: str = "*.c
     return f"read_csv('{landing / dataset / files}', header=true, columns={{{types}}})"
 
 
+MAINT_COLUMNS = {"datetime": "TIMESTAMP", "machineID": "INTEGER", "comp": "VARCHAR"}
+HISTORY = "history.csv"
+
+
 def _history_start(con, landing: Path, first_day: date) -> datetime:
     """Midnight of the earliest pre-timeline replacement, or the first day (as the features asset does)."""
     first = datetime.combine(first_day, clock())
-    history = landing / "maint" / "history.csv"
-    if not history.is_file():
+    if not (landing / "maint" / HISTORY).is_file():
         return first
-    earliest = con.execute(f"SELECT min(datetime) FROM read_csv('{history}', header=true, "
-                       "columns={'datetime': 'TIMESTAMP', 'machineID': 'INTEGER', 'comp': 'VARCHAR'})").fetchone()[0]
+    earliest = con.execute(f"SELECT min(datetime) FROM {_csv(landing, 'maint', MAINT_COLUMNS, HISTORY)}").fetchone()[0]
     return datetime.combine(earliest.date(), clock()) if earliest is not None and earliest < first else first
 
 
@@ -74,10 +78,9 @@ def compute(con, landing: Path, first_day: date, last_day: date, features: Featu
     telemetry = _csv(landing, "telemetry", {"datetime": "TIMESTAMP", "machineID": "INTEGER",
                                             **{s: "DOUBLE" for s in SIGNALS}})
     errors = _csv(landing, "errors", {"datetime": "TIMESTAMP", "machineID": "INTEGER", "errorID": "VARCHAR"})
-    maint_columns = {"datetime": "TIMESTAMP", "machineID": "INTEGER", "comp": "VARCHAR"}
-    replacements = f"SELECT * FROM {_csv(landing, 'maint', maint_columns, '*-*-*.csv')}"
-    if (landing / "maint" / "history.csv").is_file():
-        replacements += f" UNION ALL SELECT * FROM {_csv(landing, 'maint', maint_columns, 'history.csv')}"
+    replacements = f"SELECT * FROM {_csv(landing, 'maint', MAINT_COLUMNS, '*-*-*.csv')}"
+    if (landing / "maint" / HISTORY).is_file():
+        replacements += f" UNION ALL SELECT * FROM {_csv(landing, 'maint', MAINT_COLUMNS, HISTORY)}"
     machines = (f"read_csv('{landing / 'machines' / 'machines.csv'}', header=true, "
                 "columns={'machineID': 'INTEGER', 'model': 'VARCHAR', 'age': 'INTEGER'})")
     lookback = start - timedelta(hours=features.long_window_hours)
@@ -172,8 +175,9 @@ def compare(con, warehouse: Path, features: FeatureParams = FeatureParams(), exa
 
     Doubles may differ by `TOLERANCE` (relative): Spark and DuckDB add them up in different orders.
     """
-    _stored(con, str(warehouse / "pdm" / "machine_features"), "stored_features")
-    _stored(con, str(warehouse / "pdm" / "failure_labels"), "stored_labels")
+    store = DeltaTableStore.local(warehouse)
+    _stored(con, store.where(MACHINE_FEATURES), "stored_features")
+    _stored(con, store.where(FAILURE_LABELS), "stored_labels")
     problems = []
     for floor, stored, columns in (("floor_features", "stored_features", feature_columns(features)),
                                    ("floor_labels", "stored_labels", ["label"])):

@@ -68,19 +68,18 @@ def main() -> None:
     year_rows.write.format("delta").partitionBy("date").save(delta)
     store.write(year_rows, "through_store", year)
 
-    def next_days(offset: int) -> list[date]:
-        return [year[-1] + timedelta(days=offset + i + 1) for i in range(args.writes)]
+    new_days = [year[-1] + timedelta(days=i + 1) for i in range(args.writes)]  # each kind replaces the same days
 
     def day_rows(day: date) -> DataFrame:
         return _days_frame(spark, day, 1, args.machines).repartition("date")
 
     results = {
         "parquet partition overwrite": _timed(spark, "parquet", lambda d: day_rows(d).write.mode("overwrite").option(
-            "partitionOverwriteMode", "dynamic").partitionBy("date").parquet(parquet), next_days(0)),
+            "partitionOverwriteMode", "dynamic").partitionBy("date").parquet(parquet), new_days),
         "delta replaceWhere": _timed(spark, "delta", lambda d: day_rows(d).write.format("delta").mode("overwrite").option(
-            "replaceWhere", f"date = '{d.isoformat()}'").save(delta), next_days(0)),
+            "replaceWhere", f"date = '{d.isoformat()}'").save(delta), new_days),
         "DeltaTableStore.write": _timed(spark, "store", lambda d: store.write(day_rows(d), "through_store", [d]),
-                                        next_days(0)),
+                                        new_days),
     }
     print(f"\n== one-day writes into a 365-day table, {args.machines * 8} rows a day, "
           f"{args.writes - WARM_UP} timed writes each ({root}) ==")
