@@ -1,10 +1,15 @@
-"""A loopback Databricks REST API (DBFS, one-time job runs, clusters/get) for offline tests.
+"""A loopback Databricks REST API (DBFS, UC Volumes' Files API, one-time job runs, clusters/get) for offline tests.
 
-    with DatabricksEmulator(root=tmp_path, token="t0k") as api:
+    with DatabricksEmulator(root=tmp_path, token="t0k", volumes=["main.pdm.staging"]) as api:
         client = WorkspaceClient(host=api.host, token=api.token)
 
-`dbfs:/x` is `<root>/x`; submitted `spark_python_task`s run in a subprocess of this interpreter
-(see databricks_runner.py and databricks_bootstrap.py).
+`dbfs:/x` is `<root>/x` (`api.dbfs_path`); `/Volumes/c/s/v/x` is `<root>/Volumes/c/s/v/x` (`api.volume_path`),
+served by `/api/2.0/fs/files|directories` for the volumes that exist (`volumes=`, `create_volume`).
+`dbfs=False` is a workspace whose DBFS root is disabled: every DBFS API call is refused (and recorded).
+Submitted `spark_python_task`s and `python_wheel_task`s run in a subprocess of this interpreter, on a
+cluster or, with an `environment_key` and no cluster, on "serverless"; the driver sees `/dbfs` and
+`/Volumes` as FUSE mounts (see databricks_runner.py and databricks_bootstrap.py).
+`api.requests` records (method, path) of every authenticated call, `api.request_bodies` every raw body.
 """
 from __future__ import annotations
 
@@ -20,11 +25,12 @@ from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import databricks_dbfs
+from . import databricks_dbfs, databricks_files
 from .databricks_dbfs import Dbfs
 from .databricks_errors import ApiError, as_int, invalid, required
+from .databricks_files import Reply, Volumes
 from .databricks_runner import JobRunner
 from .databricks_runs import TERMINAL
 
@@ -43,7 +49,8 @@ class DatabricksEmulator:
                  extra_env: Mapping[str, str] | None = None,
                  runtime_spark_conf: Mapping[str, str] | None = None,
                  inherit_env: Iterable[str] = INHERITED_ENV,
-                 pending_seconds: float = 0.2, terminating_seconds: float = 0.2) -> None:
+                 pending_seconds: float = 0.2, terminating_seconds: float = 0.2,
+                 volumes: Iterable[str] = (), dbfs: bool = True) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.token = token
@@ -53,8 +60,12 @@ class DatabricksEmulator:
         self.runtime_spark_conf = dict(runtime_spark_conf or {})
         self.inherit_env = tuple(inherit_env)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every authenticated call
+        self.request_bodies: list[bytes] = []  # the raw body of every call, refused ones too (to grep for secrets)
         self.dbfs = Dbfs(self.root)
-        self.jobs = JobRunner(self.dbfs, lambda: self.host, self.task_env, pending_seconds, terminating_seconds)
+        self.dbfs_enabled = dbfs
+        self.volumes = Volumes(self.root, volumes)  # `catalog.schema.volume` names that exist
+        self.jobs = JobRunner(self.dbfs, lambda: self.host, self.task_env, pending_seconds, terminating_seconds,
+                              volumes=self.volumes, dbfs_enabled=dbfs)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -100,6 +111,14 @@ class DatabricksEmulator:
         """The local file behind `dbfs:/x` (or `/x`)."""
         return self.dbfs.local(path)
 
+    def volume_path(self, path: str) -> Path:
+        """The local file behind `/Volumes/catalog/schema/volume/x`."""
+        return self.volumes.local(path)
+
+    def create_volume(self, name: str) -> Path:
+        """Create the volume `catalog.schema.volume` (a no-op if it exists); return its local folder."""
+        return self.volumes.create(name)
+
     def env(self) -> dict[str, str]:
         """DATABRICKS_HOST and DATABRICKS_TOKEN for a client of this workspace (e.g. for monkeypatch)."""
         return {"DATABRICKS_HOST": self.host, "DATABRICKS_TOKEN": self.token}
@@ -128,11 +147,21 @@ class DatabricksEmulator:
         return {**env, **self.extra_env}
 
     # ---- routing -----------------------------------------------------------------------------
+    def dispatch_files(self, method: str, path: str, query: dict[str, str], body: bytes) -> Reply | dict[str, Any]:
+        """Answer one authenticated Files API call (`/api/2.0/fs/files|directories/<percent-encoded path>`)."""
+        match = databricks_files.ROUTE.match(path)
+        if match is None:
+            raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+        return databricks_files.handle(self.volumes, method, match["kind"], unquote(match["path"]), query, body)
+
     def dispatch(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         """Answer one authenticated API call, or raise ApiError."""
         match = _ROUTE.match(path)
         version, endpoint = (match["version"], match["endpoint"]) if match else ("", "")
         action = endpoint.removeprefix("dbfs/")
+        if endpoint.startswith("dbfs/") and not self.dbfs_enabled:
+            target = query.get("path") or body.get("path") or body.get("source_path") or "/"
+            raise ApiError(403, "PERMISSION_DENIED", f"Public DBFS root is disabled. Access is denied on path: {target}")
         if version == "2.0" and endpoint.startswith("dbfs/"):
             allowed = databricks_dbfs.GET_ACTIONS if method == "GET" else databricks_dbfs.POST_ACTIONS
             if action in allowed:
@@ -158,7 +187,7 @@ class DatabricksEmulator:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Turns HTTP requests into `DatabricksEmulator.dispatch` calls and JSON answers."""
+    """Turns HTTP requests into `DatabricksEmulator.dispatch` calls and JSON answers (raw bytes for the Files API)."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
 
@@ -174,24 +203,46 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._serve("DELETE")
 
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve("HEAD")
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Quiet: the emulator's `requests` list is the record tests look at."""
 
     def _serve(self, method: str) -> None:
         emulator: DatabricksEmulator = self.server.emulator  # type: ignore[attr-defined]
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # always drain: keep-alive
+        raw = self._read_body()  # always drain: keep-alive
+        emulator.request_bodies.append(raw)
         url = urlsplit(self.path)
         try:
             if not self._authorized(emulator.token):
                 raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
             emulator.requests.append((method, url.path))
             query = {key: values[0] for key, values in parse_qs(url.query).items()}
-            answer = emulator.dispatch(method, url.path, query, self._body(raw))
-            self._send(200, answer)
+            if url.path.startswith("/api/2.0/fs/"):  # the Files API: raw bytes in and out
+                answer = emulator.dispatch_files(method, url.path, query, raw)
+            else:
+                answer = emulator.dispatch(method, url.path, query, self._body(raw))
+            if isinstance(answer, Reply):
+                self._send_raw(answer)
+            else:
+                self._send(200, answer)
         except ApiError as err:
             self._send(err.status, err.body())
         except Exception as err:  # noqa: BLE001 - a bug in the emulator must surface as a 500, not a hang
             self._send(500, {"error_code": "INTERNAL_ERROR", "message": f"{type(err).__name__}: {err}"})
+
+    def _read_body(self) -> bytes:
+        """The request body, sized by Content-Length or sent in chunks (requests streams unsized bodies so)."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline().strip():  # trailers, up to the blank line
+            pass
+        return b"".join(chunks)
 
     def _authorized(self, token: str) -> bool:
         header = self.headers.get("Authorization", "")
@@ -221,8 +272,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if self.command == "HEAD":  # a HEAD answer has no body, its errors included
+            self._send_raw(Reply(status, {"Content-Length": "0"}))
+            return
+        self._send_raw(Reply(status, {"Content-Type": "application/json", "Content-Length": str(len(data))}, data))
+
+    def _send_raw(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)

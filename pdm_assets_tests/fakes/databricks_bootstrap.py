@@ -1,7 +1,9 @@
-"""Entry point of an emulated `spark_python_task`: Databricks globals and `/dbfs` paths, then the script.
+"""Entry point of an emulated task: Databricks globals, `/dbfs` and `/Volumes` paths, then the task's code.
 
-Run as `python databricks_bootstrap.py <script> [params...]` by the emulator; standalone on purpose
-(stdlib only, pyspark imported lazily) because it executes in a fresh interpreter.
+Run by the emulator as `python databricks_bootstrap.py <script> [params...]` (spark_python_task) or
+`python databricks_bootstrap.py --python-wheel <package_name> <entry_point> [params...]`
+(python_wheel_task, the wheel already extracted onto PYTHONPATH); standalone on purpose (stdlib
+only, pyspark imported lazily) because it executes in a fresh interpreter.
 Environment: DATABRICKS_EMULATOR_DBFS_ROOT (required), DATABRICKS_EMULATOR_SECRETS (JSON
 `{scope: {key: value}}`), DATABRICKS_EMULATOR_SPARK_CONF (JSON, the cluster's spark_conf),
 DATABRICKS_EMULATOR_RUNTIME_CONF (JSON, what the runtime itself configures: Delta Lake's jars and
@@ -11,25 +13,36 @@ session knows by name, standing in for Unity Catalog), DATABRICKS_EMULATOR_SPARK
 from __future__ import annotations
 
 import builtins
+import errno
+import importlib
+import importlib.metadata
 import io
 import json
 import os
 import runpy
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 ROOT = Path(os.environ["DATABRICKS_EMULATOR_DBFS_ROOT"])
+WHEEL_TASK = "--python-wheel"  # databricks_runner.WHEEL_TASK
+STAGING = ROOT / ".databricks_emulator" / "fuse-writes"  # databricks_dbfs.INTERNAL_DIR: same disk as the volumes
+_io_open = io.open
 
 
 def fuse_path(path: Any) -> Any:
-    """Map the driver's FUSE mount `/dbfs/x` to `<root>/x`; anything else passes through untouched."""
+    """Map the driver's FUSE mounts, `/dbfs/x` to `<root>/x` and `/Volumes/x` to `<root>/Volumes/x`; else untouched."""
     if isinstance(path, os.PathLike):
         path = os.fspath(path)
-    if isinstance(path, str) and (path == "/dbfs" or path.startswith("/dbfs/")):
-        return str(ROOT / path[len("/dbfs"):].lstrip("/"))
+    if isinstance(path, str):
+        if path == "/dbfs" or path.startswith("/dbfs/"):
+            return str(ROOT / path[len("/dbfs"):].lstrip("/"))
+        if path == "/Volumes" or path.startswith("/Volumes/"):
+            return str(ROOT / path.lstrip("/"))
     return path
 
 
@@ -42,15 +55,58 @@ def dbfs_path(path: str) -> Path:
     return ROOT / path.lstrip("/")
 
 
+class _PublishedOnClose(io.FileIO):
+    """A file written through the /Volumes mount: staged, and moved into place on close.
+
+    Volumes sit on object storage, where a file appears whole once its writer closes it; so a
+    reader polling the Files API (a Pipes message reader) never downloads half a chunk.
+    """
+
+    def __init__(self, target: str, exclusive: bool) -> None:
+        if os.path.isdir(target):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), target)
+        if not os.path.isdir(os.path.dirname(target)):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), target)
+        if exclusive and os.path.exists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), target)
+        STAGING.mkdir(parents=True, exist_ok=True)
+        handle, self._staged = tempfile.mkstemp(dir=STAGING)
+        os.close(handle)
+        super().__init__(self._staged, "w")
+        self._target = target
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            os.replace(self._staged, self._target)
+
+
+def _open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None, errors: str | None = None,
+          newline: str | None = None, closefd: bool = True, opener: Any = None) -> Any:
+    """`open` on the driver: FUSE paths mapped; a /Volumes file opened for writing appears when closed."""
+    path = fuse_path(file)
+    volume = isinstance(file, (str, os.PathLike)) and os.fspath(file).startswith("/Volumes/")
+    if not (volume and set(mode) & {"w", "x"} and "+" not in mode and opener is None):
+        return _io_open(path, mode, buffering, encoding, errors, newline, closefd, opener)
+    raw = _PublishedOnClose(path, exclusive="x" in mode)
+    if buffering == 0 and "b" in mode:
+        return raw
+    buffered = io.BufferedWriter(raw, buffering if buffering > 1 else io.DEFAULT_BUFFER_SIZE)
+    if "b" in mode:
+        return buffered
+    return io.TextIOWrapper(buffered, encoding, errors, newline, line_buffering=buffering == 1)
+
+
 def _patch_fuse_mount() -> None:
-    """Wrap the file APIs user code reaches /dbfs through (open, os.stat & co., hence pathlib/shutil)."""
+    """Wrap the file APIs user code reaches the mounts through (open, os.stat & co., hence pathlib/shutil)."""
     def mapped(func: Any, count: int) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             return func(*[fuse_path(a) for a in args[:count]], *args[count:], **kwargs)
         return wrapper
 
-    builtins.open = io.open = mapped(io.open, 1)  # gzip uses builtins.open, zipfile uses io.open
-    for name in ("stat", "lstat", "mkdir", "listdir", "scandir", "remove", "unlink", "rmdir", "access"):
+    builtins.open = io.open = _open  # gzip uses builtins.open, zipfile uses io.open
+    # os.open too: shutil.rmtree and tempfile work through file descriptors.
+    for name in ("stat", "lstat", "mkdir", "listdir", "scandir", "remove", "unlink", "rmdir", "access", "open"):
         setattr(os, name, mapped(getattr(os, name), 1))
     for name in ("rename", "replace"):
         setattr(os, name, mapped(getattr(os, name), 2))
@@ -196,20 +252,52 @@ def _name_tables(session: Any, root: Path) -> None:
             session.sql(f"CREATE TABLE IF NOT EXISTS {schema.name}.{table.name} USING DELTA LOCATION '{table}'")
 
 
+def wheel_entry_point(package: str, name: str) -> Callable[[], Any]:
+    """`name` among the package's console_scripts, else the function `name` of its top-level module, as Databricks."""
+    try:
+        scripts = importlib.metadata.distribution(package).entry_points.select(group="console_scripts")
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError(f"python_wheel_task: package {package} is not installed; install its wheel as a library "
+                           "(or an environment dependency on serverless)") from None
+    for script in scripts:
+        if script.name == name:
+            return script.load()
+    module = importlib.import_module(package.replace("-", "_"))
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise RuntimeError(f"python_wheel_task: no entry point {name} in package {package}: its console_scripts are "
+                           f"{sorted(s.name for s in scripts) or 'none'} and {module.__name__} has no function {name}")
+    return function
+
+
 def main(argv: list[str]) -> None:
-    """Run `argv[1]` as `__main__` with `sys.argv = argv[1:]`, like Databricks runs a python_file."""
-    script = argv[1]
+    """Run a python_file as `__main__` with `sys.argv = argv[1:]`, or a wheel's entry point with `[entry, *params]`."""
     _patch_fuse_mount()
-    sys.argv = argv[1:]
-    # The script's folder replaces ours on sys.path, as if Python had been started on the script itself.
-    sys.path[0] = os.path.dirname(os.path.abspath(fuse_path(script)))
-    print(f"[emulator] {time.strftime('%H:%M:%S')} running {script}", file=sys.stderr, flush=True)
+    driver = {"dbutils": DBUtils(), "spark": _LazySpark(None), "sc": _LazySpark("sparkContext")}
+    wheel = argv[1] == WHEEL_TASK
+    if wheel:
+        package, entry_point = argv[2], argv[3]
+        sys.argv = [entry_point, *argv[4:]]
+        # No script folder: the wheel's code comes from PYTHONPATH (the extracted wheel), never from this folder.
+        del sys.path[0]
+        # A wheel's modules get no injected globals, so the driver's names are builtins, reachable from any module.
+        for name, value in driver.items():
+            setattr(builtins, name, value)
+        label = f"python_wheel_task {package}:{entry_point}"
+    else:
+        script = label = argv[1]
+        sys.argv = argv[1:]
+        # The script's folder replaces ours on sys.path, as if Python had been started on the script itself.
+        sys.path[0] = os.path.dirname(os.path.abspath(fuse_path(script)))
+    print(f"[emulator] {time.strftime('%H:%M:%S')} running {label}", file=sys.stderr, flush=True)
     if os.environ.get("DATABRICKS_EMULATOR_RUNTIME_CONF", "{}") != "{}":
         # A runtime with Spark: as on a Databricks driver, the session exists (and is active) before the code runs.
         _LazySpark.start()
     try:
-        runpy.run_path(script, init_globals={"dbutils": DBUtils(), "spark": _LazySpark(None),
-                                             "sc": _LazySpark("sparkContext")}, run_name="__main__")
+        if wheel:
+            wheel_entry_point(package, entry_point)()  # its return value is ignored; SystemExit still counts
+        else:
+            runpy.run_path(script, init_globals=driver, run_name="__main__")
     finally:
         if _LazySpark.session is not None:
             _LazySpark.session.stop()

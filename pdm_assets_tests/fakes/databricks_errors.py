@@ -1,19 +1,24 @@
-"""Databricks-style API errors shared by the emulator's DBFS, jobs and HTTP layers."""
+"""Databricks-style API errors shared by the emulator's DBFS, Files, jobs and HTTP layers."""
 from __future__ import annotations
+
+from typing import Any
 
 
 class ApiError(Exception):
     """An error the emulator answers with `{"error_code": ..., "message": ...}` and an HTTP status."""
 
-    def __init__(self, status: int, error_code: str, message: str) -> None:
+    def __init__(self, status: int, error_code: str, message: str,
+                 details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
+        self.details = details  # google.rpc details, e.g. the ErrorInfo reason the Files API adds
 
-    def body(self) -> dict[str, str]:
+    def body(self) -> dict[str, Any]:
         """The JSON body Databricks sends for this error."""
-        return {"error_code": self.error_code, "message": self.message}
+        body: dict[str, Any] = {"error_code": self.error_code, "message": self.message}
+        return {**body, "details": self.details} if self.details else body
 
 
 def not_found(message: str) -> ApiError:

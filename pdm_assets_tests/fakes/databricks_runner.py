@@ -1,7 +1,11 @@
-"""One-time job runs (`jobs/runs/submit`): each `spark_python_task` runs in a local subprocess.
+"""One-time job runs (`jobs/runs/submit`): each `spark_python_task` or `python_wheel_task` runs in a local subprocess.
 
 Life cycle as Databricks reports it: PENDING -> RUNNING -> TERMINATING -> TERMINATED, or
-INTERNAL_ERROR when the task cannot start; result_state SUCCESS, FAILED, TIMEDOUT or CANCELED.
+INTERNAL_ERROR when the task cannot start (a missing file, a library that fails to install);
+result_state SUCCESS, FAILED, TIMEDOUT or CANCELED. A task runs on its cluster (new_cluster,
+existing_cluster_id) or, with an environment_key and no cluster, on "serverless".
+Wheels (`libraries: [{"whl": path}]` on a cluster, wheel paths among a serverless environment's
+dependencies) are extracted into the run's folder, which goes first on the task's PYTHONPATH.
 """
 from __future__ import annotations
 
@@ -14,17 +18,29 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .databricks_dbfs import INTERNAL_DIR, Dbfs
 from .databricks_errors import ApiError, invalid
-from .databricks_runs import Run, RunState, cluster_document, now_ms, run_document, single_task, task_document
+from .databricks_files import VOLUMES_DIR, Volumes
+from .databricks_runs import (
+    Run,
+    RunState,
+    cluster_document,
+    now_ms,
+    run_document,
+    single_task,
+    task_document,
+    task_environment,
+)
 
 BOOTSTRAP = Path(__file__).with_name("databricks_bootstrap.py")
 TAIL_CHARS = 4000  # how much stderr goes into state_message and error_trace
 MAX_OUTPUT = 5 * 1024 * 1024  # runs/get-output returns at most 5 MB of logs
+WHEEL_TASK = "--python-wheel"  # the bootstrap's first argument for a python_wheel_task (see databricks_bootstrap)
 
 
 def _tail(path: Path, chars: int = TAIL_CHARS) -> str:
@@ -39,8 +55,11 @@ class JobRunner:
     """Accepts submitted runs, runs each task in a subprocess and answers runs/get, get-output, cancel."""
 
     def __init__(self, dbfs: Dbfs, host: Callable[[], str], task_env: Callable[[], dict[str, str]],
-                 pending_seconds: float, terminating_seconds: float) -> None:
+                 pending_seconds: float, terminating_seconds: float, *, volumes: Volumes | None = None,
+                 dbfs_enabled: bool = True) -> None:
         self._dbfs = dbfs
+        self._volumes = volumes or Volumes(dbfs.root)
+        self._dbfs_enabled = dbfs_enabled
         self._host = host
         self._task_env = task_env
         self._pending = pending_seconds
@@ -59,10 +78,14 @@ class JobRunner:
                 if token and run.spec.get("idempotency_token") == token:
                     return {"run_id": run.run_id}
             task = single_task(body)
+            environment = task_environment(body, task)
             run_id, task_run_id, job_id = next(self._ids), next(self._ids), next(self._ids)
-            cluster_id = task.get("existing_cluster_id") or f"{time.strftime('%m%d')}-000000-job{task_run_id}"
+            cluster_id = "" if environment is not None else (
+                task.get("existing_cluster_id") or f"{time.strftime('%m%d')}-000000-job{task_run_id}")
             workdir = self._dbfs.root / INTERNAL_DIR / "runs" / str(task_run_id)
-            run = Run(run_id, task_run_id, job_id, copy.deepcopy(body), task, cluster_id, workdir)
+            run = Run(run_id, task_run_id, job_id, copy.deepcopy(body), task, cluster_id, workdir, environment)
+            if environment is not None:
+                run.state = RunState("PENDING", None, "")  # no cluster to wait for
             self.runs[run_id] = run
             self.submitted.append(copy.deepcopy(body))
         thread = threading.Thread(target=self._execute, args=(run,), name=f"emulated-run-{run_id}", daemon=True)
@@ -126,11 +149,12 @@ class JobRunner:
             if run.cancelled.wait(self._pending):
                 self._finish(run, "CANCELED", "Run cancelled before it started.")
                 return
-            command = self._command(run)
             run.workdir.mkdir(parents=True, exist_ok=True)
+            command = self._command(run)
+            env = self._env(run, self._install_wheels(run))
             with open(run.stdout, "wb") as out, open(run.stderr, "wb") as err:
                 # A session of its own, so cancel can kill the whole group (a Spark JVM included).
-                run.process = subprocess.Popen(command, cwd=run.workdir, env=self._env(run), stdout=out,
+                run.process = subprocess.Popen(command, cwd=run.workdir, env=env, stdout=out,
                                                stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
             run.exec_start = now_ms()
             run.state = RunState("RUNNING", None, "")
@@ -142,19 +166,70 @@ class JobRunner:
             self._finish(run, "FAILED", run.error, life_cycle="INTERNAL_ERROR")
 
     def _command(self, run: Run) -> list[str]:
+        if "python_wheel_task" in run.task:
+            task = run.task["python_wheel_task"]
+            # named_parameters become --name=value, as Databricks passes them when parameters is empty.
+            params = task.get("parameters") or [f"--{k}={v}" for k, v in (task.get("named_parameters") or {}).items()]
+            return [sys.executable, str(BOOTSTRAP), WHEEL_TASK, str(task["package_name"]), str(task["entry_point"]),
+                    *[str(p) for p in params]]
         task = run.task["spark_python_task"]
         python_file = str(task["python_file"])
-        script = self._dbfs.local(python_file) if python_file.startswith("dbfs:") else Path(python_file)
+        try:
+            script = self._local(python_file)
+        except PermissionError as err:
+            raise invalid(str(err)) from None
         if not script.is_file():
             raise invalid(f"Python file {python_file} does not exist.")
         return [sys.executable, str(BOOTSTRAP), str(script), *[str(p) for p in task.get("parameters", [])]]
 
-    def _env(self, run: Run) -> dict[str, str]:
+    def _local(self, path: str) -> Path:
+        """The file behind a task's path: `dbfs:/x` or `/dbfs/x` (DBFS), `/Volumes/...`, else this machine's."""
+        if path.startswith(("dbfs:", "/dbfs/")):
+            if not self._dbfs_enabled:
+                raise PermissionError(f"Public DBFS root is disabled. Access is denied on path: {path}")
+            return self._dbfs.local(path.removeprefix("/dbfs") if path.startswith("/dbfs/") else path)
+        if path.startswith(f"/{VOLUMES_DIR}/"):
+            return self._volumes.local(path)
+        return Path(path)
+
+    def _wheels(self, run: Run) -> list[str]:
+        """The wheel paths a run installs: its `whl` libraries, or its serverless environment's wheel dependencies."""
+        if run.environment is not None:
+            # Other dependencies (PyPI requirements, pip options) are already in this interpreter's environment.
+            return [dep.strip() for dep in run.environment.get("dependencies") or []
+                    if dep.strip().endswith(".whl") and dep.strip().startswith(("/", "dbfs:"))]
+        return [str(lib["whl"]) for lib in run.task.get("libraries") or [] if isinstance(lib, dict) and lib.get("whl")]
+
+    def _install_wheels(self, run: Run) -> Path | None:
+        """Extract the run's wheels into its folder, as `pip install` lays them out; None when it has none."""
+        wheels = self._wheels(run)
+        if not wheels:
+            return None
+        target = run.workdir / "wheels"
+        for wheel in wheels:
+            try:
+                local = self._local(wheel)
+                if not local.is_file():
+                    raise FileNotFoundError(f"File {wheel} does not exist.")
+                with zipfile.ZipFile(local) as archive:
+                    archive.extractall(target)  # extractall keeps members inside target (no "..", no absolute)
+            except (OSError, zipfile.BadZipFile) as err:
+                where = f" in environment '{run.task['environment_key']}'" if run.environment is not None else ""
+                raise invalid(f'Library installation failed for library due to user error for whl: "{wheel}"'
+                              f"{where}. Error messages: {err}") from None
+        return target
+
+    def _env(self, run: Run, wheels: Path | None = None) -> dict[str, str]:
         """The emulator's task environment, the cluster's spark_env_vars, and what a driver always has."""
         cluster = run.task.get("new_cluster") or {}
         env = {**self._task_env(), **{k: str(v) for k, v in (cluster.get("spark_env_vars") or {}).items()}}
         env.update(DATABRICKS_EMULATOR_SPARK_CONF=json.dumps(cluster.get("spark_conf") or {}),
-                   DB_CLUSTER_ID=run.cluster_id, DB_IS_DRIVER="TRUE", PYTHONUNBUFFERED="1")
+                   DB_IS_DRIVER="TRUE", PYTHONUNBUFFERED="1")
+        if run.cluster_id:
+            env["DB_CLUSTER_ID"] = run.cluster_id
+        if wheels is not None:
+            # Installed libraries win over anything else importable (the editable project included), as on a cluster.
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(wheels), env.get("PYTHONPATH")) if p)
         return env
 
     def _wait(self, run: Run) -> None:

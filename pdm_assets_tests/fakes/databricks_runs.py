@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from .databricks_errors import invalid, required
 
 TERMINAL = ("TERMINATED", "INTERNAL_ERROR", "SKIPPED")
+TASK_KINDS = ("spark_python_task", "python_wheel_task")
 # Termination details of the Jobs 2.2 `status` block, per result state.
 _TERMINATION = {"SUCCESS": ("SUCCESS", "SUCCESS"), "FAILED": ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"),
                 "TIMEDOUT": ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"), "CANCELED": ("USER_CANCELED", "SUCCESS")}
@@ -40,8 +41,9 @@ class Run:
     job_id: int
     spec: dict[str, Any]
     task: dict[str, Any]
-    cluster_id: str
+    cluster_id: str  # "" on serverless: no cluster to show or to ask clusters/get about
     workdir: Path
+    environment: dict[str, Any] | None = None  # the environment spec of a serverless task
     state: RunState = RunState("PENDING", None, "Waiting for cluster")
     start_time: int = field(default_factory=now_ms)
     exec_start: int = 0
@@ -60,22 +62,53 @@ class Run:
 
 
 def single_task(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The one spark_python_task of a submit body (2.1/2.2 `tasks`, or the 2.0 top-level form), validated."""
+    """The one python task of a submit body (2.1/2.2 `tasks`, or the 2.0 top-level form), validated."""
     tasks = body.get("tasks")
     if tasks is None:  # Jobs API 2.0: the task and its cluster sit at the top level
-        keys = ("spark_python_task", "new_cluster", "existing_cluster_id", "libraries", "timeout_seconds")
+        keys = (*TASK_KINDS, "new_cluster", "existing_cluster_id", "libraries", "timeout_seconds")
         tasks = [{"task_key": "run", **{k: body[k] for k in keys if k in body}}]
     if not isinstance(tasks, list) or len(tasks) != 1:
         raise invalid(f"The emulator runs exactly one task per submitted run; got {len(tasks or [])}.")
     task = copy.deepcopy(tasks[0])
     required(task, "task_key")
-    if "spark_python_task" not in task:
-        kinds = sorted(k for k in task if k.endswith("_task"))
-        raise invalid(f"Only spark_python_task is supported by the emulator; got {kinds or 'no task'}.")
-    required(task["spark_python_task"], "python_file")
-    if not (task.get("new_cluster") or task.get("existing_cluster_id")):
+    kinds = sorted(k for k in task if k.endswith("_task"))
+    if len(kinds) != 1 or kinds[0] not in TASK_KINDS:
+        raise invalid(f"Only spark_python_task and python_wheel_task are supported by the emulator; "
+                      f"got {kinds or 'no task'}.")
+    if "spark_python_task" in task:
+        required(task["spark_python_task"], "python_file")
+    else:
+        required(task["python_wheel_task"], "package_name")
+        required(task["python_wheel_task"], "entry_point")
+    if not (task.get("new_cluster") or task.get("existing_cluster_id") or task.get("environment_key")):
         raise invalid("One of job_cluster_key, new_cluster, or existing_cluster_id must be specified.")
     return task
+
+
+def is_serverless(task: Mapping[str, Any]) -> bool:
+    """A task with an environment and no cluster of its own runs on serverless compute."""
+    return bool(task.get("environment_key")) and not (task.get("new_cluster") or task.get("existing_cluster_id"))
+
+
+def task_environment(body: Mapping[str, Any], task: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The environment spec a serverless task runs in (None on a cluster), validated as Databricks does."""
+    if not is_serverless(task):
+        return None
+    key = task["environment_key"]
+    if task.get("libraries"):
+        raise invalid("Libraries field is not supported for serverless task, please specify libraries in environment.")
+    found = [env for env in body.get("environments") or []
+             if isinstance(env, Mapping) and env.get("environment_key") == key]
+    if not found:
+        raise invalid(f"Task {task['task_key']} refers to environment_key '{key}', which is not defined in the "
+                      f"job's environments.")
+    spec = found[0].get("spec")
+    if not isinstance(spec, Mapping) or not (spec.get("client") or spec.get("environment_version")):
+        raise invalid(f"Environment '{key}': one of spec.client or spec.environment_version must be specified.")
+    dependencies = spec.get("dependencies") or []
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise invalid(f"Environment '{key}': spec.dependencies must be a list of strings.")
+    return copy.deepcopy(dict(spec))
 
 
 def run_document(run: Run, host: str) -> dict[str, Any]:
@@ -85,9 +118,9 @@ def run_document(run: Run, host: str) -> dict[str, Any]:
 
 
 def task_document(run: Run, host: str) -> dict[str, Any]:
-    """A task run: its submitted spec plus state, timings and (once started) its cluster instance."""
+    """A task run: its submitted spec plus state, timings and (once started on a cluster) its cluster instance."""
     doc = {**copy.deepcopy(run.task), **_common(run, run.task_run_id, host)}
-    if doc["state"]["life_cycle_state"] != "PENDING":
+    if doc["state"]["life_cycle_state"] != "PENDING" and run.cluster_id:
         doc["cluster_instance"] = {"cluster_id": run.cluster_id, "spark_context_id": str(run.task_run_id * 7919)}
     return doc
 

@@ -1,36 +1,63 @@
 """The Databricks emulator, driven through the real databricks-sdk client (and, once, the step launcher)."""
 # No `from __future__ import annotations` here: Dagster rejects a string annotation on an op's `context`.
 import io
+import json
 import os
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from dagster import DagsterInstance, FilesystemIOManager, OpExecutionContext, execute_job, job, op, reconstructable
+from dagster import (
+    AssetExecutionContext,
+    DagsterInstance,
+    FilesystemIOManager,
+    OpExecutionContext,
+    asset,
+    execute_job,
+    job,
+    materialize,
+    op,
+    reconstructable,
+)
 from dagster_databricks import databricks_pyspark_step_launcher
+from dagster_databricks.pipes import (
+    PipesDatabricksServerlessClient,
+    PipesUnityCatalogVolumesContextInjector,
+    PipesUnityCatalogVolumesMessageReader,
+    delete_volume_directory_recursive,
+    volumes_tempdir,
+)
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
 from databricks.sdk.errors import (
+    AlreadyExists,
+    BadRequest,
     InvalidParameterValue,
+    NotFound,
+    PermissionDenied,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
     Unauthenticated,
 )
-from databricks.sdk.service.jobs import RunLifeCycleState, RunResultState, SubmitTask
+from databricks.sdk.service import files
+from databricks.sdk.service.jobs import JobEnvironment, RunLifeCycleState, RunResultState, SubmitTask
 
 from pdm_assets_tests.fakes import DatabricksEmulator
 
 TOKEN = "t0k"
 FAKES_DIR = Path(__file__).resolve().parent
+VOLUME = "/Volumes/main/pdm/staging"
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[DatabricksEmulator]:
-    """A running emulator with one secret and one emulator-wide env var."""
+    """A running emulator with one secret, one emulator-wide env var and one Unity Catalog volume."""
     with DatabricksEmulator(root=tmp_path / "workspace", token=TOKEN, secrets={"pdm": {"api-key": "s3cret"}},
-                            extra_env={"EMULATOR_EXTRA": "from-emulator"}) as emulator:
+                            extra_env={"EMULATOR_EXTRA": "from-emulator"}, volumes=["main.pdm.staging"]) as emulator:
         yield emulator
 
 
@@ -126,6 +153,7 @@ def test_wrong_or_missing_token_is_unauthenticated(api: DatabricksEmulator) -> N
     assert answer.status_code == 401
     assert answer.json() == {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
     assert api.requests == []  # refused calls are not served, hence not recorded
+    assert api.request_bodies == [b"", b""]  # but their bodies are, for tests that look for leaked secrets
 
 
 # ---- job runs -----------------------------------------------------------------------------------
@@ -295,3 +323,252 @@ def test_step_launcher_runs_a_step_on_the_emulator(api: DatabricksEmulator, tmp_
             ("GET", "/api/2.0/dbfs/read")} <= set(api.requests)
     assert {lib["pypi"]["package"].split("==")[0] for lib in submitted["tasks"][0]["libraries"]} >= {
         "dagster", "dagster-databricks", "dagster-pyspark", "databricks-sdk"}
+
+
+# ---- Unity Catalog volumes: the Files API ---------------------------------------------------------
+def test_files_api_round_trip_in_a_volume(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    path = f"{VOLUME}/in dir/ü %20.bin"  # the SDK percent-encodes paths; the emulator decodes them
+    payload = os.urandom(300 * 1024)
+    client.files.upload(path, io.BytesIO(payload), overwrite=False)  # creates the missing parent directory
+
+    assert api.volume_path(path).read_bytes() == payload
+    assert api.volume_path(path) == api.root / "Volumes/main/pdm/staging/in dir/ü %20.bin"
+    download = client.files.download(path)
+    assert (download.contents.read(), download.content_length, download.content_type) == (
+        payload, len(payload), "application/octet-stream")
+    metadata = client.files.get_metadata(path)
+    assert metadata.content_length == len(payload) and metadata.last_modified.endswith(" GMT")
+    with pytest.raises(AlreadyExists, match="already exists"):
+        client.files.upload(path, io.BytesIO(b"other"), overwrite=False)
+    client.files.upload(path, io.BytesIO(b"other"))  # overwrite unspecified: true
+    assert api.volume_path(path).read_bytes() == b"other"
+
+    client.files.create_directory(f"{VOLUME}/a/b/c")
+    client.files.create_directory(f"{VOLUME}/a/b/c")  # idempotent
+    client.files.get_directory_metadata(f"{VOLUME}/a/b")
+    entries = {e.name: e for e in client.files.list_directory_contents(VOLUME)}
+    assert sorted(entries) == ["a", "in dir"] and entries["a"].is_directory
+    [entry] = client.files.list_directory_contents(f"{VOLUME}/in dir")
+    assert (entry.path, entry.is_directory, entry.file_size) == (path, False, 5)
+    assert [e.name for e in client.files.list_directory_contents(VOLUME, page_size=1)] == ["a", "in dir"]
+
+    with pytest.raises(BadRequest, match="not empty"):
+        client.files.delete_directory(f"{VOLUME}/a/b")
+    client.files.delete_directory(f"{VOLUME}/a/b/c")
+    client.files.delete(path)
+    with pytest.raises(NotFound, match="file being accessed is not found"):
+        client.files.delete(path)
+    with pytest.raises(NotFound):
+        client.files.get_metadata(path)  # HEAD: no body, the status says it
+    with pytest.raises(NotFound, match="directory being accessed is not found"):
+        list(client.files.list_directory_contents(f"{VOLUME}/a/b/c"))
+    assert ("PUT", "/api/2.0/fs/files/Volumes/main/pdm/staging/in%20dir/%C3%BC%20%2520.bin") in api.requests
+    assert payload in api.request_bodies
+
+
+def test_files_api_needs_an_existing_volume(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    with pytest.raises(NotFound, match="Volume 'main.pdm.landing' does not exist"):
+        client.files.upload("/Volumes/main/pdm/landing/x.txt", io.BytesIO(b"x"))
+    with pytest.raises(NotFound, match="main.pdm.landing"):
+        client.files.create_directory("/Volumes/main/pdm/landing/tmp")
+    assert not api.volume_path("/Volumes/main/pdm/landing").exists()
+    with pytest.raises(InvalidParameterValue, match="volume paths only"):
+        client.files.upload("/Workspace/x.txt", io.BytesIO(b"x"))
+    streamed = _raw(api, "PUT", f"/api/2.0/fs/files{VOLUME}/chunked.bin", data=iter([b"ab", b"cd"]))
+    assert streamed.status_code == 204 and api.volume_path(f"{VOLUME}/chunked.bin").read_bytes() == b"abcd"
+
+    api.create_volume("main.pdm.landing")
+    client.files.upload("/Volumes/main/pdm/landing/x.txt", io.BytesIO(b"x"))
+    with pytest.raises(InvalidParameterValue, match="root directory of a volume"):
+        client.files.delete_directory("/Volumes/main/pdm/landing")
+    # The SDK's experimental FilesExt downloads the same way and switches to multipart uploads at 5 MB.
+    ext = WorkspaceClient(config=Config(host=api.host, token=TOKEN, enable_experimental_files_api_client=True))
+    assert ext.files.download("/Volumes/main/pdm/landing/x.txt").contents.read() == b"x"
+    with pytest.raises(InvalidParameterValue, match="one-shot uploads only"):
+        ext.files.upload(f"{VOLUME}/big.bin", io.BytesIO(bytes(5 * 1024 * 1024)))
+
+
+def test_dagster_pipes_volume_helpers(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    files_api = files.FilesAPI(client.api_client)  # what dagster-databricks builds from the client
+    with volumes_tempdir(files_api, VOLUME) as tempdir:
+        assert api.volume_path(tempdir).is_dir() and tempdir.startswith(f"{VOLUME}/tmp/")
+        files_api.upload(f"{tempdir}/deep/er/0.json", io.BytesIO(b"{}"))
+        files_api.upload(f"{tempdir}/1.json", io.BytesIO(b"{}"))
+    assert not api.volume_path(tempdir).exists() and api.volume_path(f"{VOLUME}/tmp").is_dir()
+
+    injector = PipesUnityCatalogVolumesContextInjector(client=client, volume_path=VOLUME)
+    with injector.inject_context({"run_id": "r1"}) as params:  # type: ignore[arg-type]
+        assert json.loads(api.volume_path(params["path"]).read_text()) == {"run_id": "r1"}
+    assert not api.volume_path(params["path"]).exists()
+
+    reader = PipesUnityCatalogVolumesMessageReader(client=client, volume_path=VOLUME)
+    with reader.get_params() as params:
+        assert reader.messages_are_readable(params)
+        assert reader.download_messages_chunk(0, params) is None  # not written yet: a NotFound, swallowed
+        api.volume_path(f"{params['path']}/0.json").write_text('{"method": "closed"}\n')  # as the driver's FUSE
+        assert reader.download_messages_chunk(0, params) == '{"method": "closed"}\n'
+    delete_volume_directory_recursive(files_api, f"{VOLUME}/tmp")
+    assert not api.volume_path(f"{VOLUME}/tmp").exists()
+
+
+# ---- python_wheel_task, on a cluster and on serverless --------------------------------------------
+PROBE_MODULE = """
+import json, os, sys
+
+def main():
+    out = sys.argv[sys.argv.index("--out") + 1]
+    os.makedirs(os.path.dirname(out), exist_ok=True)  # the driver's /Volumes FUSE view
+    with open(out, "w") as handle:
+        json.dump({"argv": sys.argv, "file": __file__, "cluster": os.environ.get("DB_CLUSTER_ID"),
+                   "hidden_while_open": not os.path.exists(out),  # object storage: whole files, on close
+                   "dbutils": [f.name for f in dbutils.fs.ls(os.path.dirname(os.path.dirname(out)))],  # a builtin
+                   "pyspark": "pyspark" in sys.modules}, handle)
+"""
+
+
+def _wheel(package: str, version: str, modules: dict[str, str], console_scripts: dict[str, str]) -> bytes:
+    """A minimal pure-Python wheel: the package's modules, METADATA, WHEEL, entry_points.txt and RECORD."""
+    dist_info = f"{package}-{version}.dist-info"
+    members = {f"{package}/{name}.py": source for name, source in modules.items()}
+    members[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
+    members[f"{dist_info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    members[f"{dist_info}/entry_points.txt"] = "[console_scripts]\n" + "".join(
+        f"{name} = {target}\n" for name, target in console_scripts.items())
+    members[f"{dist_info}/RECORD"] = "".join(f"{name},,\n" for name in [*members, f"{dist_info}/RECORD"])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_python_wheel_task_runs_the_wheel_from_a_volume(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    # Named like the project, which is installed editable here: the run must import the wheel's copy.
+    wheel = _wheel("pdm_assets", "0.0.1", {"__init__": "", "probe": PROBE_MODULE}, {"pdm-probe": "pdm_assets.probe:main"})
+    client.files.upload(f"{VOLUME}/wheels/pdm_assets-0.0.1-py3-none-any.whl", io.BytesIO(wheel))
+    task = SubmitTask.from_dict({
+        "task_key": "wheel", "existing_cluster_id": "0101-000000-abc",
+        "python_wheel_task": {"package_name": "pdm_assets", "entry_point": "pdm-probe",
+                              "parameters": ["--out", f"{VOLUME}/out/probe.json"]},
+        "libraries": [{"whl": f"{VOLUME}/wheels/pdm_assets-0.0.1-py3-none-any.whl"}, {"pypi": {"package": "x"}}]})
+
+    _, run = _watch(client, client.jobs.submit(tasks=[task]).bind()["run_id"])
+
+    assert run.state.result_state == RunResultState.SUCCESS, run.state.state_message
+    seen = json.loads(client.files.download(f"{VOLUME}/out/probe.json").contents.read())
+    assert seen["argv"] == ["pdm-probe", "--out", f"{VOLUME}/out/probe.json"]
+    assert Path(seen["file"]).is_relative_to(api.root / ".databricks_emulator/runs")  # the extracted wheel
+    assert seen["cluster"] == "0101-000000-abc" and seen["dbutils"] == ["out/", "wheels/"]
+    assert seen["hidden_while_open"] and not seen["pyspark"]
+    assert run.tasks[0].cluster_instance.cluster_id == "0101-000000-abc"
+
+
+def test_python_wheel_task_on_serverless(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    wheel = _wheel("probe_pkg", "0.1", {"__init__": PROBE_MODULE}, {})  # no console script: the function
+    client.files.upload(f"{VOLUME}/wheels/probe_pkg-0.1-py3-none-any.whl", io.BytesIO(wheel))
+    task = SubmitTask.from_dict({
+        "task_key": "wheel", "environment_key": "default",
+        "python_wheel_task": {"package_name": "probe_pkg", "entry_point": "main",
+                              "parameters": ["--out", f"{VOLUME}/out/serverless.json"]}})
+    environment = JobEnvironment.from_dict({"environment_key": "default", "spec": {
+        "environment_version": "3", "dependencies": ["dagster-pipes==1.13.27",
+                                                     f"{VOLUME}/wheels/probe_pkg-0.1-py3-none-any.whl"]}})
+
+    _, run = _watch(client, client.jobs.submit(tasks=[task], environments=[environment]).bind()["run_id"])
+
+    assert run.state.result_state == RunResultState.SUCCESS, run.state.state_message
+    seen = json.loads(api.volume_path(f"{VOLUME}/out/serverless.json").read_text())
+    assert seen["argv"] == ["main", "--out", f"{VOLUME}/out/serverless.json"] and seen["cluster"] is None
+    assert Path(seen["file"]).is_relative_to(api.root)
+    assert run.tasks[0].cluster_instance is None and run.tasks[0].environment_key == "default"
+    assert api.submitted_runs[0]["environments"][0]["spec"]["dependencies"][0] == "dagster-pipes==1.13.27"
+
+    with pytest.raises(InvalidParameterValue, match="environment_key 'other'"):
+        client.jobs.submit(tasks=[SubmitTask.from_dict({**task.as_dict(), "environment_key": "other"})],
+                           environments=[environment])
+    with pytest.raises(InvalidParameterValue, match="Libraries field is not supported for serverless"):
+        client.jobs.submit(tasks=[SubmitTask.from_dict({**task.as_dict(), "libraries": [{"whl": "/x.whl"}]})],
+                           environments=[environment])
+
+
+def test_spark_python_task_from_a_volume_on_serverless(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    client.files.upload(f"{VOLUME}/scripts/task.py", io.BytesIO(b"import sys\nopen(sys.argv[1], 'w').write('ok')\n"))
+    task = SubmitTask.from_dict({"task_key": "py", "environment_key": "e", "spark_python_task": {
+        "python_file": f"{VOLUME}/scripts/task.py", "parameters": [f"{VOLUME}/ok.txt"]}})
+    environment = JobEnvironment.from_dict({"environment_key": "e", "spec": {"client": "2"}})
+
+    _, run = _watch(client, client.jobs.submit(tasks=[task], environments=[environment]).bind()["run_id"])
+
+    assert run.state.result_state == RunResultState.SUCCESS, run.state.state_message
+    assert api.volume_path(f"{VOLUME}/ok.txt").read_text() == "ok"
+
+
+def test_a_missing_wheel_or_entry_point_fails_the_run(api: DatabricksEmulator, client: WorkspaceClient) -> None:
+    missing = f"{VOLUME}/wheels/nope-0.1-py3-none-any.whl"
+    task = {"task_key": "wheel", "new_cluster": {"spark_version": "17.3.x-scala2.13", "num_workers": 0},
+            "python_wheel_task": {"package_name": "nope", "entry_point": "main"}, "libraries": [{"whl": missing}]}
+    _, run = _watch(client, client.jobs.submit(tasks=[SubmitTask.from_dict(task)]).bind()["run_id"])
+    assert (run.state.life_cycle_state, run.state.result_state) == (RunLifeCycleState.INTERNAL_ERROR,
+                                                                    RunResultState.FAILED)
+    assert f'Library installation failed for library due to user error for whl: "{missing}"' in run.state.state_message
+
+    client.files.upload(f"{VOLUME}/wheels/probe_pkg-0.1-py3-none-any.whl",
+                        io.BytesIO(_wheel("probe_pkg", "0.1", {"__init__": PROBE_MODULE}, {"probe": "probe_pkg:main"})))
+    task = {**task, "python_wheel_task": {"package_name": "probe_pkg", "entry_point": "absent"},
+            "libraries": [{"whl": f"{VOLUME}/wheels/probe_pkg-0.1-py3-none-any.whl"}]}
+    _, run = _watch(client, client.jobs.submit(tasks=[SubmitTask.from_dict(task)]).bind()["run_id"])
+    assert run.state.result_state == RunResultState.FAILED
+    assert "no entry point absent in package probe_pkg" in client.jobs.get_run_output(run.tasks[0].run_id).error
+
+
+# ---- a workspace without a DBFS root, driven by the real Pipes client for serverless --------------
+PIPES_MODULE = """
+from dagster_pipes import (PipesCliArgsParamsLoader, PipesUnityCatalogVolumesContextLoader,
+                           PipesUnityCatalogVolumesMessageWriter, open_dagster_pipes)
+
+def main():
+    with open_dagster_pipes(context_loader=PipesUnityCatalogVolumesContextLoader(),
+                            message_writer=PipesUnityCatalogVolumesMessageWriter(interval=0.1),
+                            params_loader=PipesCliArgsParamsLoader()) as pipes:
+        pipes.log.info("hello from the wheel")
+        pipes.report_asset_materialization(metadata={"partition_rows": 3})
+"""
+
+
+@pytest.mark.filterwarnings("ignore:.*is currently in preview")
+def test_pipes_serverless_client_on_a_workspace_without_dbfs(tmp_path: Path) -> None:
+    with DatabricksEmulator(root=tmp_path / "ws", token=TOKEN, volumes=["main.pdm.staging"], dbfs=False) as api:
+        client = WorkspaceClient(host=api.host, token=TOKEN)
+        with pytest.raises(PermissionDenied, match="DBFS root is disabled"):
+            client.dbfs.get_status("/")
+        client.files.upload(f"{VOLUME}/wheels/pipes_probe-0.1-py3-none-any.whl",
+                            io.BytesIO(_wheel("pipes_probe", "0.1", {"__init__": PIPES_MODULE}, {})))
+        pipes_client = PipesDatabricksServerlessClient(
+            client=client, volume_path=VOLUME, poll_interval_seconds=0.1,
+            # Quick polls, and no stdout/stderr capture: dagster-pipes' tee threads take seconds to wind down.
+            message_reader=PipesUnityCatalogVolumesMessageReader(client=client, volume_path=VOLUME, interval=0.1,
+                                                                 include_stdio_in_messages=False))
+
+        @asset
+        def probed(context: AssetExecutionContext):  # noqa: ANN202 - Dagster reads the return type
+            task = SubmitTask.from_dict({"task_key": "probe", "environment_key": "default", "python_wheel_task": {
+                "package_name": "pipes_probe", "entry_point": "main"}})
+            environment = JobEnvironment.from_dict({"environment_key": "default", "spec": {
+                "client": "2", "dependencies": [f"{VOLUME}/wheels/pipes_probe-0.1-py3-none-any.whl"]}})
+            return pipes_client.run(context=context, task=task,
+                                    submit_args={"environments": [environment]}).get_materialize_result()
+
+        result = materialize([probed])
+
+        assert result.success
+        [event] = result.get_asset_materialization_events()
+        assert event.materialization.metadata["partition_rows"].value == 3
+        paths = [path for _, path in api.requests]
+        assert paths.count("/api/2.0/dbfs/get-status") == 1 and not any("/dbfs/" in p for p in paths[1:])
+        assert not any(TOKEN.encode() in body for body in api.request_bodies)
+        assert list(client.files.list_directory_contents(f"{VOLUME}/tmp")) == []  # the Pipes tempdirs are gone
+
+        dbfs_wheel = {"task_key": "w", "existing_cluster_id": "c", "libraries": [{"whl": "dbfs:/w.whl"}],
+                      "python_wheel_task": {"package_name": "w", "entry_point": "main"}}
+        _, run = _watch(client, client.jobs.submit(tasks=[SubmitTask.from_dict(dbfs_wheel)]).bind()["run_id"])
+        assert "Public DBFS root is disabled" in run.state.state_message
