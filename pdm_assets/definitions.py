@@ -26,8 +26,11 @@ from pdm_assets.names import CHALLENGER_PREDICTIONS, FAILURE_PREDICTIONS
 from pdm_assets.partitions import daily_partitions
 
 
-def build_definitions(settings: Optional[Settings] = None) -> Definitions:
-    """Assets, jobs and resources for the deployment the environment (or `settings`) selects."""
+def build_definitions(settings: Optional[Settings] = None, on_cluster: bool = False) -> Definitions:
+    """Assets, jobs and resources for the deployment the environment (or `settings`) selects.
+
+    `on_cluster`: the definitions a Pipes step rebuilds on Databricks, where its body runs in place.
+    """
     settings = settings or Settings.from_env()
     partitions = daily_partitions(settings.start, settings.end)
     shadow = CHALLENGER_PREDICTIONS if settings.challenger else None
@@ -51,7 +54,7 @@ def build_definitions(settings: Optional[Settings] = None) -> Definitions:
         ],
         schedules=build_schedules(jobs.ingest_and_score, jobs.training, partitions, cron=settings.scoring_cron,
                                   timezone=settings.schedule_timezone, retrain_cron=settings.retrain_cron),
-        resources=build_resources(settings),
+        resources=build_resources(settings, on_cluster),
         # One process per run: one Spark session (one JVM) serves every step.
         executor=in_process_executor,
     )

@@ -26,6 +26,9 @@ DEPLOYMENT_ENVS = {
     "databricks": {"PDM_DEPLOYMENT": "databricks", "DATABRICKS_HOST": "https://example.cloud.databricks.com",
                    "DATABRICKS_TOKEN": "dapi-test", "PDM_DATABRICKS_CLUSTER_ID": "0101-123456-abcd",
                    "PDM_DATABRICKS_WHEEL": "none"},
+    "databricks-pipes": {"PDM_DEPLOYMENT": "databricks", "DATABRICKS_HOST": "https://example.cloud.databricks.com",
+                         "DATABRICKS_TOKEN": "dapi-test", "PDM_DATABRICKS_RUNNER": "pipes",
+                         "PDM_DATABRICKS_VOLUME": "/Volumes/main/pdm/staging", "PDM_DATABRICKS_SERVERLESS": "true"},
 }
 
 
@@ -41,7 +44,7 @@ def test_the_definitions_load_for_every_deployment_without_starting_anything(dep
     definitions = build_definitions(settings)
     Definitions.validate_loadable(definitions)
     repository = definitions.get_repository_def()
-    assert settings.deployment == deployment
+    assert settings.deployment == deployment.split("-")[0]
     assert {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()} >= {
         "raw_machines", "raw_telemetry", "machine_features", "failure_labels", "training_set", "failure_model",
         "failure_predictions"}
@@ -49,7 +52,8 @@ def test_the_definitions_load_for_every_deployment_without_starting_anything(dep
         j.name for j in repository.get_all_jobs()}
     # the same resource keys everywhere: what differs per deployment is what stands behind them
     assert set(repository.get_top_level_resources()) == {
-        "spark", "tables", "landing", "table_io_manager", "mlflow", "scoring_model", "step_launcher"}
+        "spark", "tables", "landing", "table_io_manager", "mlflow", "scoring_model", "step_launcher",
+        "databricks_pipes"}
     assert SparkContext._active_spark_context is spark_before, "loading the definitions must not start Spark"
 
 

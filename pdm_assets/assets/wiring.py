@@ -2,11 +2,14 @@
 
 `spark_asset` / `spark_multi_asset` are the only way the assets are declared, so the rules hold by
 construction: one run per range (single-run backfill, one Spark session for all its days), the
-step resources (the step launcher among them: a no-op locally, the Databricks launcher there, so the
-deployment decides where a step runs without touching the assets) and the `spark` kind.
+step resources and the `spark` kind. Two of those resources decide where a step runs without touching
+the assets: `step_launcher` (none, or the Databricks launcher) and `databricks_pipes` (none, or the
+Pipes runner: then the body runs on Databricks and its events are replayed here).
 """
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable, Collection, Mapping, Optional, Sequence
@@ -19,7 +22,8 @@ from pdm_assets.resources.tables import TableStoreResource, commit_metadata, day
 from pdm_assets.storage.base import TableStore
 from pdm_assets.storage.base import Commit
 
-SPARK_STEP_RESOURCES = frozenset({"spark", "tables", "landing", "step_launcher"})
+PIPES_RUNNER = "databricks_pipes"
+SPARK_STEP_RESOURCES = frozenset({"spark", "tables", "landing", "step_launcher", PIPES_RUNNER})
 TABLE_IO_MANAGER = "table_io_manager"
 ROW_COUNT = "dagster/row_count"
 
@@ -29,17 +33,35 @@ def _preset(resources: Collection[str]) -> dict[str, Any]:
             "required_resource_keys": set(SPARK_STEP_RESOURCES) | set(resources)}
 
 
+def _placed(body: Callable) -> Callable:
+    """The step's body, run here or, when the deployment has a Pipes runner, on Databricks (its events replayed here)."""
+
+    @functools.wraps(body)  # Dagster reads the inputs and config from the body's signature
+    def step(context: AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
+        runner = getattr(context.resources, PIPES_RUNNER)
+        if runner is not None:
+            return runner.run_step(context)
+        return body(context, *args, **kwargs)
+
+    if inspect.isgeneratorfunction(body):  # Dagster ignores a generator's return annotation: so for its wrapper
+        step.__annotations__ = {k: v for k, v in body.__annotations__.items() if k != "return"}
+        step.__signature__ = inspect.signature(body).replace(return_annotation=inspect.Signature.empty)
+    return step
+
+
 def spark_asset(*, group: str, kinds: Collection[str] = ("delta",), resources: Collection[str] = (),
                 through_io_manager: bool = False, **options: Any) -> Callable:
     """`@asset` for a Spark step; `through_io_manager`: the returned DataFrame is stored by the table IO manager."""
     if through_io_manager:
         options["io_manager_key"] = TABLE_IO_MANAGER
-    return asset(group_name=group, kinds={"spark", *kinds}, **_preset(resources), **options)
+    decorate = asset(group_name=group, kinds={"spark", *kinds}, **_preset(resources), **options)
+    return lambda body: decorate(_placed(body))
 
 
 def spark_multi_asset(*, resources: Collection[str] = (), **options: Any) -> Callable:
     """`@multi_asset` for a Spark step that writes several tables (kinds and groups are on its specs)."""
-    return multi_asset(**_preset(resources), **options)
+    decorate = multi_asset(**_preset(resources), **options)
+    return lambda body: decorate(_placed(body))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""The Databricks deployment's settings: cluster, libraries, staging, MLflow, and the launcher's configuration.
+"""The Databricks deployment's settings: runner, compute, libraries, staging, MLflow, and the launcher's configuration.
 
-The launcher resource they configure is `resources/step_launcher.py`. Credentials
-(DATABRICKS_HOST/DATABRICKS_TOKEN) are only ever referenced as `{"env": ...}`: their values never
-reach config, logs or DBFS.
+Two runners, one setting (PDM_DATABRICKS_RUNNER): the step launcher (`step_launcher.py`, staged on
+DBFS) and Dagster Pipes (`pipes.py`, staged on a Unity Catalog Volume, no DBFS). Credentials
+(DATABRICKS_HOST/DATABRICKS_TOKEN) are only ever read from the environment: their values never
+reach config, logs, DBFS or the Volume.
 """
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ DEFAULT_NEW_CLUSTER: dict[str, Any] = {
 NOT_ON_CLUSTER = {"pyspark", "dagster-webserver", "pdm-assets"}
 # Settings that are Databricks-side plumbing, not something the remote definitions need to match.
 LOCAL_ONLY_ENV = ("PDM_DATABRICKS_WHEEL",)
+STEP_LAUNCHER, PIPES = "step_launcher", "pipes"
+# The default stays the launcher: deployments that run today keep running unchanged, and Pipes needs a
+# Unity Catalog Volume that the user creates first. Workspaces without a DBFS root choose pipes.
+RUNNERS = (STEP_LAUNCHER, PIPES)
+# Serverless environment 4: Python 3.12 and Databricks Connect 17 (Spark 4.0), the pair DBR 17.3 LTS runs.
+DEFAULT_ENVIRONMENT_VERSION = "4"
+PIPES_ENTRY_POINT = "pdm-databricks-step"  # [project.scripts] in pyproject.toml: the wheel's task entry point
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,10 @@ class DatabricksSettings:
     poll_interval_sec: float = 10.0
     max_wait_seconds: int = 4 * 3600
     env_variables: Mapping[str, str] = field(default_factory=dict)  # PDM_* forwarded to the remote side
+    runner: str = STEP_LAUNCHER
+    volume: Optional[str] = None  # /Volumes/<catalog>/<schema>/<volume>: Pipes' wheel, context and messages
+    serverless: bool = False  # Pipes only: serverless jobs compute instead of a cluster
+    environment_version: str = DEFAULT_ENVIRONMENT_VERSION
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "DatabricksSettings":
@@ -58,10 +70,32 @@ class DatabricksSettings:
         if not isinstance(secrets, list):
             raise ValueError("PDM_DATABRICKS_SECRETS_JSON must be a JSON list of "
                              '{"name": ENV_VAR, "scope": SCOPE, "key": KEY}')
+        runner = (environ.get("PDM_DATABRICKS_RUNNER") or STEP_LAUNCHER).strip().lower()
+        if runner not in RUNNERS:
+            raise ValueError(f"PDM_DATABRICKS_RUNNER must be one of {', '.join(RUNNERS)}; got '{runner}'")
+        volume = _volume_setting(environ.get("PDM_DATABRICKS_VOLUME"))
+        serverless = (environ.get("PDM_DATABRICKS_SERVERLESS") or "").strip().lower() in ("1", "true", "yes")
+        wheel = _wheel_setting(environ.get("PDM_DATABRICKS_WHEEL"))
+        if runner == PIPES:
+            if volume is None:
+                raise ValueError("PDM_DATABRICKS_RUNNER=pipes stages the wheel, the context and the messages on a "
+                                 "Unity Catalog Volume: set PDM_DATABRICKS_VOLUME=/Volumes/<catalog>/<schema>/<volume>")
+            if wheel is None:
+                raise ValueError("PDM_DATABRICKS_RUNNER=pipes runs the project wheel's entry point: "
+                                 "PDM_DATABRICKS_WHEEL cannot be none")
+            if secrets and (serverless or environ.get("PDM_DATABRICKS_CLUSTER_ID", "").strip()):
+                raise ValueError("PDM_DATABRICKS_SECRETS_JSON with PDM_DATABRICKS_RUNNER=pipes works on a new job "
+                                 "cluster only (secret references in its spark_env_vars); serverless and existing "
+                                 "clusters read secrets in the code instead")
+        elif serverless:
+            raise ValueError("PDM_DATABRICKS_SERVERLESS needs PDM_DATABRICKS_RUNNER=pipes: "
+                             "the step launcher runs on clusters only")
         return cls(
+            runner=runner, volume=volume, serverless=serverless,
+            environment_version=(environ.get("PDM_DATABRICKS_ENVIRONMENT_VERSION") or DEFAULT_ENVIRONMENT_VERSION).strip(),
             cluster_id=(environ.get("PDM_DATABRICKS_CLUSTER_ID") or "").strip() or None,
             new_cluster=new_cluster_spec(_json(environ, "PDM_DATABRICKS_CLUSTER_JSON", {})),
-            wheel=_wheel_setting(environ.get("PDM_DATABRICKS_WHEEL")),
+            wheel=wheel,
             staging_prefix=staging.rstrip("/") or "/",
             catalog=(environ.get("PDM_DATABRICKS_CATALOG") or cls.catalog).strip(),
             schema=(environ.get("PDM_DATABRICKS_SCHEMA") or cls.schema).strip(),
@@ -74,6 +108,16 @@ class DatabricksSettings:
     def uc_name(self, name: str) -> str:
         """A three-level Unity Catalog name; names that already have dots are kept."""
         return name if "." in name else f"{self.catalog}.{self.schema}.{name}"
+
+
+def _volume_setting(text: Optional[str]) -> Optional[str]:
+    value = (text or "").strip().rstrip("/")
+    if not value:
+        return None
+    if not value.startswith("/Volumes/") or len(value.split("/")) < 5:
+        raise ValueError(f"PDM_DATABRICKS_VOLUME must be a Unity Catalog Volume path /Volumes/<catalog>/<schema>/<volume>"
+                         f"[/folder]; got '{value}'")
+    return value
 
 
 def _wheel_setting(text: Optional[str]) -> Optional[str]:
@@ -139,7 +183,7 @@ def cluster_libraries(wheel_uri: Optional[str]) -> list[dict[str, Any]]:
 
 
 def wheel_uri(settings: DatabricksSettings) -> Optional[str]:
-    """Where the cluster installs the project wheel from (a local or built wheel is uploaded under the staging prefix).
+    """Where the cluster installs the project wheel from (a local or built wheel is uploaded: DBFS staging, or the Volume).
 
     A built wheel's folder is the digest of the sources, so changed code never reuses the path of a
     wheel an existing cluster has already installed. Without a source tree (on the cluster itself,
@@ -147,14 +191,27 @@ def wheel_uri(settings: DatabricksSettings) -> Optional[str]:
     """
     if not settings.wheel:
         return None
+    folder = f"{settings.volume}/wheels" if settings.runner == PIPES else f"dbfs:{settings.staging_prefix}/wheels"
     if settings.wheel == WHEEL_BUILD:
         root = source_root()
         if root is None:
             return None
-        return f"dbfs:{settings.staging_prefix}/wheels/{source_digest(root)}/{wheel_name(root)}"
+        return f"{folder}/{source_digest(root)}/{wheel_name(root)}"
     if settings.wheel.startswith(("dbfs:", "/Volumes/", "/Workspace/", "s3:", "abfss:", "gs:")):
         return settings.wheel
-    return f"dbfs:{settings.staging_prefix}/wheels/{Path(settings.wheel).name}"
+    return f"{folder}/{Path(settings.wheel).name}"
+
+
+def job_cluster_spec(settings: DatabricksSettings) -> dict[str, Any]:
+    """The Jobs API's flat `new_cluster` (the launcher's config nests nodes and size; the API does not)."""
+    spec = json.loads(json.dumps(settings.new_cluster))
+    nodes, size = spec.pop("nodes", {}), spec.pop("size", {})
+    spec.update(nodes.get("node_types") or nodes.get("instance_pool") or {})
+    spec.update(size)
+    if settings.secrets_to_env_variables:  # resolved by Databricks when the cluster starts, never sent as values
+        spec["spark_env_vars"] = {**spec.get("spark_env_vars", {}), **{
+            s["name"]: "{{secrets/%s/%s}}" % (s["scope"], s["key"]) for s in settings.secrets_to_env_variables}}
+    return spec
 
 
 def launcher_config(settings: DatabricksSettings) -> dict[str, Any]:

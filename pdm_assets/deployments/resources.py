@@ -6,14 +6,16 @@ from typing import Any
 
 from dagster import EnvVar, ResourceDefinition
 
+from pdm_assets.assets.wiring import PIPES_RUNNER
 from pdm_assets.deployments import databricks
 from pdm_assets.deployments.settings import Settings
 from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.mlflow import MlflowResource, local_mlflow_uris
 from pdm_assets.resources.scoring_model import ScoringModelResource
 from pdm_assets.resources.spark import SparkSessionResource
+from pdm_assets.deployments.pipes import databricks_pipes_runner
 from pdm_assets.deployments.step_launcher import databricks_step_launcher
-from pdm_assets.resources.tables import SparkTableIOManager, TableStoreResource
+from pdm_assets.resources.tables import ClusterTablesIOManager, SparkTableIOManager, TableStoreResource
 
 
 @dataclass(frozen=True)
@@ -25,19 +27,23 @@ class Placement:
     mlflow: MlflowResource
     preload_model: bool  # start loading the champion when a run starts (only where steps run in this process)
     step_launcher: Any  # a ResourceDefinition: none, or the Databricks launcher
+    pipes_runner: Any = None  # a ResourceDefinition: the Databricks Pipes runner (then no step reads tables here)
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
-    """Resources of the selected deployment."""
-    place = _databricks(settings) if settings.deployment == "databricks" else _here(settings)
+def build_resources(settings: Settings, on_cluster: bool = False) -> dict[str, Any]:
+    """Resources of the selected deployment; `on_cluster`: for a Pipes step running on Databricks itself."""
+    place = _databricks(settings, on_cluster) if settings.deployment == "databricks" else _here(settings)
+    io_manager = (ClusterTablesIOManager() if place.pipes_runner is not None
+                  else SparkTableIOManager(tables=place.tables, spark=place.spark))
     return {
         "spark": place.spark,
         "tables": place.tables,
         "landing": LandingZoneResource(landing_dir=str(settings.landing_dir)),
-        "table_io_manager": SparkTableIOManager(tables=place.tables, spark=place.spark),
+        "table_io_manager": io_manager,
         "mlflow": place.mlflow,
         "scoring_model": ScoringModelResource(mlflow=place.mlflow, spark=place.spark, preload=place.preload_model),
         "step_launcher": place.step_launcher,
+        PIPES_RUNNER: place.pipes_runner or ResourceDefinition.none_resource(description="Steps run where they start."),
     }
 
 
@@ -63,8 +69,8 @@ def _here(settings: Settings) -> Placement:
     )
 
 
-def _databricks(settings: Settings) -> Placement:
-    """Steps run on a cluster; the same resources are rebuilt there from the forwarded PDM_* variables."""
+def _databricks(settings: Settings, on_cluster: bool) -> Placement:
+    """Steps run on Databricks; the same resources are rebuilt there from the forwarded PDM_* variables."""
     cfg = settings.databricks or databricks.DatabricksSettings.from_env({})
     tracking, registry, model_name = databricks.mlflow_settings(
         cfg, settings.mlflow_tracking_uri, settings.mlflow_registry_uri, settings.model_name)
@@ -74,6 +80,10 @@ def _databricks(settings: Settings) -> Placement:
                  "PDM_END_DATE": settings.end.isoformat() if settings.end else "live",
                  "PDM_MLFLOW_TRACKING_URI": tracking,
                  "PDM_MLFLOW_REGISTRY_URI": registry, "PDM_MODEL_NAME": model_name}
+    # On the cluster a Pipes step runs its body in place (neither runner again); a launcher step
+    # rebuilds its launcher there, which knows it is on the driver and launches nothing.
+    launcher = cfg.runner == databricks.STEP_LAUNCHER
+    pipes = cfg.runner == databricks.PIPES and not on_cluster
     return Placement(
         # On the cluster `getActiveSession()` is the cluster's session; locally no step touches Spark.
         spark=SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions),
@@ -81,5 +91,7 @@ def _databricks(settings: Settings) -> Placement:
         mlflow=_mlflow(settings, tracking, registry, model_name),
         # The scoring step loads its model on the cluster; this host has no Spark to preload with.
         preload_model=False,
-        step_launcher=databricks_step_launcher(replace(cfg, env_variables=forwarded)),
+        step_launcher=(databricks_step_launcher(replace(cfg, env_variables=forwarded)) if launcher
+                       else ResourceDefinition.none_resource(description="No step launcher: Pipes runs the steps.")),
+        pipes_runner=databricks_pipes_runner(replace(cfg, env_variables=forwarded)) if pipes else None,
     )

@@ -91,6 +91,39 @@ class SparkTableIOManager(ConfigurableIOManager):
         return store.read(self.spark.session, table, days, version)
 
 
+class RowsOnDatabricks(DataFrame):
+    """A step input on the orchestrating host under Pipes: the table's name only; the rows are read on Databricks.
+
+    A DataFrame by type, so the input's type check holds, but without a session: the step's body,
+    the only thing that would use it, runs on Databricks.
+    """
+
+    def __new__(cls, table: str) -> "RowsOnDatabricks":
+        return object.__new__(cls)
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    def __repr__(self) -> str:
+        return f"RowsOnDatabricks({self.table!r})"
+
+
+class ClusterTablesIOManager(ConfigurableIOManager):
+    """The orchestrating host's IO manager when every Spark step runs on Databricks through Pipes.
+
+    The step's inputs are read and its tables written on the cluster; here an input is only a
+    placeholder (`RowsOnDatabricks`), so the host never starts Spark, and nothing is stored.
+    """
+
+    def handle_output(self, context: OutputContext, obj: Any) -> None:
+        if obj is not None:
+            raise TypeError(f"{context.asset_key.to_user_string()} returned rows on the orchestrating host; with "
+                            "PDM_DATABRICKS_RUNNER=pipes every table is written on Databricks")
+
+    def load_input(self, context: InputContext) -> RowsOnDatabricks:
+        return RowsOnDatabricks(context.asset_key.path[-1])
+
+
 def day_commit_metadata(commit: Commit) -> dict[str, MetadataValue]:
     """The version that committed a day, on that day's materialization."""
     return {"delta_version": MetadataValue.int(commit.version)} if commit.version is not None else {}

@@ -7,132 +7,21 @@ fails remotely; a wrong token fails before anything runs; an interrupt cancels t
 """
 from __future__ import annotations
 
-import os
 import pickle
 import signal
 import subprocess
-import sys
 import time
 import zipfile
-from datetime import date
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
-from dagster._core.instance.ref import InstanceRef
 
-from pdm_assets.simulator import generate
+from pdm_assets_tests.deployments.databricks_cli import (
+    CHAIN, DAY, STAGING, TOKEN, WHOLE_TABLES, assert_token_nowhere, cli_command, cli_env, events_of, materialize_cli, only_run, open_instance,
+    register_champion,
+)
 from pdm_assets_tests.fakes import DatabricksEmulator
-
-TOKEN = "dapi-test-token-123"
-DAY = "2015-01-02"
-STAGING = "/dagster_staging/pdm_assets"
-CLI_TIMEOUT = 600
-# A day's raw tables → features → predictions (raw_failures and the labels are not on the way to
-# predictions). The machine register and the pre-timeline history are ingested locally first: they
-# are whole tables, not a day's data, and two more remote steps would add ~100 s of JVM start-ups.
-CHAIN = ("raw_telemetry", "raw_errors", "raw_maint", "machine_features", "failure_predictions")
-WHOLE_TABLES = ("raw_machines", "raw_maint_history")
-
-
-@pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small simulated landing zone: 3 machines, 3 days."""
-    folder = tmp_path_factory.mktemp("landing")
-    generate(folder, machines=3, start=date(2015, 1, 1), days=3, seed=7, progress=False)
-    return folder
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[DatabricksEmulator]:
-    from pdm_assets.storage import delta_jars
-
-    # The emulated runtime has Delta Lake, as Databricks Runtime does (the jars from Spark's local cache).
-    with DatabricksEmulator(root=tmp_path / "workspace", token=TOKEN, pending_seconds=0.1,
-                            terminating_seconds=0.1, runtime_spark_conf=delta_jars.session_conf()) as emulator:
-        yield emulator
-
-
-def _env(api: DatabricksEmulator, home: Path, landing: Path, **overrides: str) -> dict[str, str]:
-    """The CLI's environment: no PDM_*/DATABRICKS_* from the caller, the emulator's workspace, a temp instance."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PDM_", "DATABRICKS_", "DAGSTER_"))}
-    dagster_home = home / "dagster_home"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    # Unity Catalog stand-in: the cluster's session knows the Delta tables under <home>/warehouse/pdm
-    # as spark_catalog.pdm.<table>, and creates new ones there (where local runs put theirs too).
-    api.extra_env["DATABRICKS_EMULATOR_CATALOG_ROOT"] = str(home / "warehouse")
-    env.update(api.env(), DAGSTER_HOME=str(dagster_home), PDM_DEPLOYMENT="databricks", PDM_HOME=str(home),
-               PDM_LANDING_DIR=str(landing), PDM_START_DATE="2015-01-01", PDM_END_DATE="2015-01-04",
-               PDM_DATABRICKS_CATALOG="spark_catalog", PDM_DATABRICKS_SCHEMA="pdm", PDM_MLFLOW_TRACKING_URI=f"sqlite:///{home / 'mlflow.db'}",
-               PDM_MLFLOW_REGISTRY_URI=f"sqlite:///{home / 'mlflow.db'}", PDM_SPARK_MASTER="local[2]",
-               PDM_SHUFFLE_PARTITIONS="2", PDM_DATABRICKS_POLL_SECONDS="0.5",
-               PDM_DATABRICKS_STAGING_PREFIX=STAGING)
-    env.update(overrides)
-    return env
-
-
-def _command(select: str, partition: str | None = DAY, partition_range: str | None = None) -> list[str]:
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pdm_assets.definitions",
-               "--select", select]
-    if partition_range:
-        return command + ["--partition-range", partition_range]
-    return command + (["--partition", partition] if partition else [])
-
-
-def _materialize(env: dict[str, str], select: str, partition: str | None = DAY,
-                 partition_range: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(select, partition, partition_range), env=env, capture_output=True, text=True,
-                          timeout=CLI_TIMEOUT)
-
-
-def _instance(env: dict[str, str]) -> DagsterInstance:
-    return DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"]))
-
-
-def _only_run(instance: DagsterInstance):
-    [run] = instance.get_runs()
-    return run
-
-
-def _events(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> list:
-    return [r.event_log_entry.dagster_event for r in instance.get_records_for_run(run_id).records
-            if r.event_log_entry.dagster_event and r.event_log_entry.dagster_event.event_type == event_type]
-
-
-def _register_champion(spark, env: dict[str, str]) -> str:
-    """A decision tree fitted here on made-up feature rows of every class, registered and crowned champion.
-
-    Only its input columns matter to the scoring step under test; training through the launcher would
-    need weeks of simulated failures (every class) and two more remote steps.
-    """
-    import mlflow
-    import mlflow.spark
-    from pyspark.sql import functions as F
-
-    from pdm_assets.deployments import Settings
-    from pdm_assets.deployments.resources import build_resources
-    from pdm_assets.pipeline.features import feature_columns
-    from pdm_assets.pipeline.labels import LABEL_CLASSES
-    from pdm_assets.pipeline.model import ModelConfig, fit_model
-    from pdm_assets.pipeline.schemas import MACHINE_MODELS
-    from pdm_assets.resources.mlflow import CHAMPION
-
-    columns = feature_columns()
-    numeric = [c for c in columns if c != "model"]
-    rows = spark.range(60).select(
-        F.element_at(F.array(*map(F.lit, LABEL_CLASSES)), (F.col("id") % len(LABEL_CLASSES) + 1).cast("int")).alias("label"),
-        F.element_at(F.array(*map(F.lit, MACHINE_MODELS)), (F.col("id") % 4 + 1).cast("int")).alias("model"),
-        *[((F.col("id") * (i + 7)) % 23).cast("double" if c != "age" else "int").alias(c) for i, c in enumerate(numeric)],
-    )
-    model = fit_model(rows, ModelConfig(classifier="decision_tree"), columns, {c: 12 for c in LABEL_CLASSES})
-    mlflow_res = build_resources(Settings.from_env(env))["mlflow"]
-    experiment_id = mlflow_res.activate()
-    with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.spark.log_model(model, artifact_path="model", registered_model_name=mlflow_res.model_name)
-    version = str(info.registered_model_version)
-    mlflow_res.client().set_registered_model_alias(mlflow_res.model_name, CHAMPION, version)
-    return version
 
 
 @pytest.mark.filterwarnings("ignore:.*superseded")
@@ -148,23 +37,23 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
 
     home = tmp_path / "home"
     mlflow_uri, _ = local_mlflow_uris(home)
-    env = _env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri)
+    env = cli_env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri)
     local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
     with DagsterInstance.ephemeral() as scratch:
         assert materialize(list(local.assets), selection=AssetSelection.assets(*WHOLE_TABLES),
                            resources=local.resources, instance=scratch).success
-    version = _register_champion(spark, env)
+    version = register_champion(spark, env)
     started = time.monotonic()
 
-    done = _materialize(env, ",".join(CHAIN), partition=None, partition_range=f"2015-01-01...{DAY}")
+    done = materialize_cli(env, ",".join(CHAIN), partition=None, partition_range=f"2015-01-01...{DAY}")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
-    with _instance(env) as instance:
-        run = _only_run(instance)
+    with open_instance(env) as instance:
+        run = only_run(instance)
         materialized = {(e.asset_key.to_user_string(), e.partition): e.event_specific_data.materialization
-                        for e in _events(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
+                        for e in events_of(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
         checks = {(c.asset_key.to_user_string(), c.check_name): c for c in (
-            e.event_specific_data for e in _events(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
+            e.event_specific_data for e in events_of(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
     assert run.status == DagsterRunStatus.SUCCESS
     days = ("2015-01-01", DAY)
     assert set(materialized) == {(asset, day) for asset in CHAIN for day in days}
@@ -216,7 +105,7 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
     for path in api.dbfs_path(STAGING).rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
-    assert TOKEN not in done.stdout + done.stderr
+    assert_token_nowhere(api, env, done.stdout + done.stderr)
     print(f"\n[databricks e2e] {len(steps)} remote steps took {time.monotonic() - started:.0f}s")
 
 
@@ -224,15 +113,15 @@ def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator,
 def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: DatabricksEmulator, tmp_path: Path) -> None:
     empty = tmp_path / "empty_landing"
     empty.mkdir()
-    env = _env(api, tmp_path / "home", empty, PDM_DATABRICKS_WHEEL="none")
+    env = cli_env(api, tmp_path / "home", empty, PDM_DATABRICKS_WHEEL="none")
 
-    done = _materialize(env, "raw_machines", partition=None)
+    done = materialize_cli(env, "raw_machines", partition=None)
 
     assert done.returncode != 0
-    with _instance(env) as instance:
-        run = _only_run(instance)
+    with open_instance(env) as instance:
+        run = only_run(instance)
         assert run.status == DagsterRunStatus.FAILURE
-        failures = _events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+        failures = events_of(instance, run.run_id, DagsterEventType.STEP_FAILURE)
     [failure] = failures
     error = failure.event_specific_data.error
     text = error.to_string() if hasattr(error, "to_string") else str(error)
@@ -243,14 +132,14 @@ def test_a_remote_failure_fails_the_local_run_with_the_remote_error(api: Databri
 @pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulator, tmp_path: Path,
                                                           landing: Path) -> None:
-    env = _env(api, tmp_path / "home", landing, DATABRICKS_TOKEN="not-the-token", PDM_DATABRICKS_WHEEL="none")
+    env = cli_env(api, tmp_path / "home", landing, DATABRICKS_TOKEN="not-the-token", PDM_DATABRICKS_WHEEL="none")
 
-    done = _materialize(env, "raw_machines", partition=None)
+    done = materialize_cli(env, "raw_machines", partition=None)
 
     assert done.returncode != 0
-    with _instance(env) as instance:
-        run = _only_run(instance)
-        [failure] = _events(instance, run.run_id, DagsterEventType.STEP_FAILURE)
+    with open_instance(env) as instance:
+        run = only_run(instance)
+        [failure] = events_of(instance, run.run_id, DagsterEventType.STEP_FAILURE)
     text = failure.event_specific_data.error.to_string()
     assert "Invalid access token" in text, text
     assert api.submitted_runs == [] and api.requests == []
@@ -260,8 +149,8 @@ def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulato
 @pytest.mark.slow  # the emulator's clusters are Spark processes
 def test_interrupting_the_cli_cancels_the_databricks_run(api: DatabricksEmulator, tmp_path: Path,
                                                          landing: Path) -> None:
-    env = _env(api, tmp_path / "home", landing, PDM_DATABRICKS_WHEEL="none")
-    cli = subprocess.Popen(_command("raw_machines", None), env=env, stdout=subprocess.PIPE,
+    env = cli_env(api, tmp_path / "home", landing, PDM_DATABRICKS_WHEEL="none")
+    cli = subprocess.Popen(cli_command("raw_machines", None), env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -281,8 +170,8 @@ def test_interrupting_the_cli_cancels_the_databricks_run(api: DatabricksEmulator
     assert any(path.endswith("/jobs/runs/cancel") for method, path in api.requests if method == "POST"), output[-3000:]
     [run_id] = api.jobs.runs
     assert api.wait_for_run(run_id, timeout=30)["state"]["result_state"] == "CANCELED"
-    with _instance(env) as instance:
-        assert _only_run(instance).status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
+    with open_instance(env) as instance:
+        assert only_run(instance).status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
 
 
 # ---- settings and configuration (no Spark, no subprocess) ---------------------------------------
