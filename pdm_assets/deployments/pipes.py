@@ -1,7 +1,7 @@
 """PDM_DATABRICKS_RUNNER=pipes, the orchestrating side: each Spark step is one Databricks run of the project wheel.
 
 The step's body does not run here. `PipesStepRunner.run_step` submits a `python_wheel_task` (the
-entry point `pdm-databricks-step`, see `pipes_step.py`) on a job cluster, an existing cluster or
+entry point `pdm-databricks-step`, see `databricks_step.py`) on a job cluster, an existing cluster or
 serverless compute; the context and the messages travel through a Unity Catalog Volume (no DBFS).
 The remote side runs the same asset with the same store and sends back every Dagster event the
 step produced (each day's materialization with its metadata, every check's result); they are
@@ -107,8 +107,7 @@ class PipesStepRunner:
         invocation = client.run(context=context, task=task, submit_args=submit_args, extras=extras)
         if client.interrupted:  # the remote run was cancelled; the step must fail, not look materialized
             raise DagsterExecutionInterruptedError("Interrupted: the Databricks run was cancelled.")
-        run_metadata = {k: v for k, v in invocation.metadata.items()}
-        yield from replay(context, invocation.get_custom_messages(), run_metadata)
+        yield from replay(context, invocation.get_custom_messages(), invocation.metadata)
         if client.failed_run is not None:
             raise RemoteStepError(client.remote_error())
 

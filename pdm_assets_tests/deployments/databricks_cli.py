@@ -20,6 +20,12 @@ CLI_TIMEOUT = 600
 # are whole tables, not a day's data, and two more remote steps would add ~100 s of JVM start-ups.
 CHAIN = ("raw_telemetry", "raw_errors", "raw_maint", "machine_features", "failure_predictions")
 WHOLE_TABLES = ("raw_machines", "raw_maint_history")
+CHAIN_DAYS = ("2015-01-01", DAY)
+# The checks a good day must pass, among all the chain's checks that come back.
+CHAIN_CHECKS = (("raw_telemetry", "schema_matches_contract"), ("raw_telemetry", "keys_unique"),
+                ("machine_features", "one_row_per_machine_and_grid_point"),
+                ("failure_predictions", "one_prediction_per_feature_row"),
+                ("failure_predictions", "probabilities_valid"))
 
 
 def small_runtime_conf() -> dict[str, str]:
@@ -122,3 +128,77 @@ def assert_token_nowhere(api: DatabricksEmulator, env: dict[str, str], output: s
     for path in files:
         assert TOKEN.encode() not in path.read_bytes(), path
     assert TOKEN not in output
+
+
+def local_mlflow(home: Path) -> dict[str, str]:
+    """MLflow tracking and registry in the home's SQLite file, for both sides."""
+    from pdm_assets.resources.mlflow import local_mlflow_uris
+
+    uri, _ = local_mlflow_uris(home)
+    return {"PDM_MLFLOW_TRACKING_URI": uri, "PDM_MLFLOW_REGISTRY_URI": uri}
+
+
+def prepare_chain(env: dict[str, str], spark) -> str:
+    """What the chain needs first, done here: the whole tables ingested and a champion registered (its version)."""
+    from dagster import AssetSelection, materialize
+
+    from pdm_assets.definitions import build_definitions
+    from pdm_assets.deployments import Settings
+
+    local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
+    with DagsterInstance.ephemeral() as scratch:
+        assert materialize(list(local.assets), selection=AssetSelection.assets(*WHOLE_TABLES),
+                           resources=local.resources, instance=scratch).success
+    return register_champion(spark, env)
+
+
+def assert_chain_recorded(env: dict[str, str], version: str) -> dict:
+    """The chain's run succeeded in the local instance with every day of every asset and every check, the
+    blocking ones passed, and each day's predictions name the model version: the materializations by (asset, day)."""
+    from dagster import DagsterRunStatus
+
+    with open_instance(env) as instance:
+        run = only_run(instance)
+        materialized = {(e.asset_key.to_user_string(), e.partition): e.event_specific_data.materialization
+                        for e in events_of(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
+        checks = {(c.asset_key.to_user_string(), c.check_name): c for c in (
+            e.event_specific_data for e in events_of(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
+    assert run.status == DagsterRunStatus.SUCCESS
+    assert set(materialized) == {(asset, day) for asset in CHAIN for day in CHAIN_DAYS}
+    assert {asset for asset, _ in checks} == set(CHAIN)
+    for name in CHAIN_CHECKS:
+        assert checks[name].passed, (name, checks[name].metadata)
+    for day in CHAIN_DAYS:  # which model scored which day, in the local instance
+        scored = materialized[("failure_predictions", day)].metadata
+        assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
+    return materialized
+
+
+def interrupt_while_running(api: DatabricksEmulator, env: dict[str, str], select: str) -> str:
+    """Start the CLI on an unpartitioned selection, Ctrl-C it once its remote run is RUNNING; its output."""
+    import signal
+    import time
+
+    cli = subprocess.Popen(cli_command(select, None), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(api.run(r)["state"]["life_cycle_state"] == "RUNNING" for r in list(api.jobs.runs)):
+            assert cli.poll() is None, cli.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "no remote run started"
+            time.sleep(0.1)
+        time.sleep(1.0)  # the client is polling runs/get by now
+        cli.send_signal(signal.SIGINT)
+        output, _ = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    return output
+
+
+def assert_cancelled(api: DatabricksEmulator, output: str) -> None:
+    """The interrupt reached Databricks: runs/cancel was called and the one run ended CANCELED."""
+    assert any(path.endswith("/jobs/runs/cancel") for method, path in api.requests if method == "POST"), output[-3000:]
+    [run_id] = api.jobs.runs
+    assert api.wait_for_run(run_id, timeout=30)["state"]["result_state"] == "CANCELED"

@@ -8,18 +8,16 @@ fails remotely; a wrong token fails before anything runs; an interrupt cancels t
 from __future__ import annotations
 
 import pickle
-import signal
-import subprocess
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterRunStatus
 
 from pdm_assets_tests.deployments.databricks_cli import (
-    CHAIN, DAY, STAGING, TOKEN, WHOLE_TABLES, assert_token_nowhere, cli_command, cli_env, events_of, materialize_cli, only_run, open_instance,
-    register_champion,
+    CHAIN, CHAIN_DAYS, DAY, STAGING, TOKEN, assert_cancelled, assert_chain_recorded, assert_token_nowhere, cli_env,
+    events_of, interrupt_while_running, local_mlflow, materialize_cli, only_run, open_instance, prepare_chain,
 )
 from pdm_assets_tests.fakes import DatabricksEmulator
 
@@ -29,44 +27,17 @@ from pdm_assets_tests.fakes import DatabricksEmulator
 def test_raw_to_predictions_run_on_the_emulated_cluster(api: DatabricksEmulator, tmp_path: Path, landing: Path,
                                                         spark) -> None:
     """`dagster asset materialize` of a day's raw tables → features → predictions, every step on the "cluster"."""
-    from dagster import AssetSelection, materialize
-
-    from pdm_assets.deployments import Settings
-    from pdm_assets.definitions import build_definitions
-    from pdm_assets.resources.mlflow import local_mlflow_uris
-
     home = tmp_path / "home"
-    mlflow_uri, _ = local_mlflow_uris(home)
-    env = cli_env(api, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri)
-    local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
-    with DagsterInstance.ephemeral() as scratch:
-        assert materialize(list(local.assets), selection=AssetSelection.assets(*WHOLE_TABLES),
-                           resources=local.resources, instance=scratch).success
-    version = register_champion(spark, env)
+    env = cli_env(api, home, landing, **local_mlflow(home))
+    version = prepare_chain(env, spark)
     started = time.monotonic()
 
-    done = materialize_cli(env, ",".join(CHAIN), partition=None, partition_range=f"2015-01-01...{DAY}")
+    done = materialize_cli(env, ",".join(CHAIN), partition=None, partition_range=f"{CHAIN_DAYS[0]}...{DAY}")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert_chain_recorded(env, version)
     with open_instance(env) as instance:
         run = only_run(instance)
-        materialized = {(e.asset_key.to_user_string(), e.partition): e.event_specific_data.materialization
-                        for e in events_of(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
-        checks = {(c.asset_key.to_user_string(), c.check_name): c for c in (
-            e.event_specific_data for e in events_of(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
-    assert run.status == DagsterRunStatus.SUCCESS
-    days = ("2015-01-01", DAY)
-    assert set(materialized) == {(asset, day) for asset in CHAIN for day in days}
-    # Every check the remote steps ran came back; the blocking ones passed.
-    assert {asset for asset, _ in checks} == set(CHAIN)
-    for name in (("raw_telemetry", "schema_matches_contract"), ("raw_telemetry", "keys_unique"),
-                 ("machine_features", "one_row_per_machine_and_grid_point"),
-                 ("failure_predictions", "one_prediction_per_feature_row"),
-                 ("failure_predictions", "probabilities_valid")):
-        assert checks[name].passed, (name, checks[name].metadata)
-    for day in days:  # which model scored which day, in the local instance
-        scored = materialized[("failure_predictions", day)].metadata
-        assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
     # The rows were written by the remote steps as Delta tables (by name, as on Unity Catalog), with their lineage.
     from pdm_assets.storage.delta_store import DeltaTableStore
 
@@ -150,26 +121,9 @@ def test_a_wrong_token_fails_with_an_authentication_error(api: DatabricksEmulato
 def test_interrupting_the_cli_cancels_the_databricks_run(api: DatabricksEmulator, tmp_path: Path,
                                                          landing: Path) -> None:
     env = cli_env(api, tmp_path / "home", landing, PDM_DATABRICKS_WHEEL="none")
-    cli = subprocess.Popen(cli_command("raw_machines", None), env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(api.run(r)["state"]["life_cycle_state"] == "RUNNING" for r in list(api.jobs.runs)):
-            assert cli.poll() is None, cli.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "no remote run started"
-            time.sleep(0.1)
-        time.sleep(1.0)  # the launcher is polling runs/get by now
+    output = interrupt_while_running(api, env, "raw_machines")
 
-        cli.send_signal(signal.SIGINT)
-        output, _ = cli.communicate(timeout=120)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait()
-
-    assert any(path.endswith("/jobs/runs/cancel") for method, path in api.requests if method == "POST"), output[-3000:]
-    [run_id] = api.jobs.runs
-    assert api.wait_for_run(run_id, timeout=30)["state"]["result_state"] == "CANCELED"
+    assert_cancelled(api, output)
     with open_instance(env) as instance:
         assert only_run(instance).status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
 

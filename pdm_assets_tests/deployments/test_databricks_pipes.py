@@ -8,19 +8,18 @@ Volume. As for the launcher, remote steps cost a JVM start each, so the tests ke
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import time
 import zipfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType, DagsterRunStatus
 
 from pdm_assets_tests.deployments.databricks_cli import (
-    CHAIN, DAY, TOKEN, WHOLE_TABLES, assert_token_nowhere, cli_command, cli_env, events_of, materialize_cli, only_run,
-    open_instance, register_champion, small_runtime_conf,
+    CHAIN, CHAIN_DAYS, DAY, TOKEN, assert_cancelled, assert_chain_recorded, assert_token_nowhere, cli_command, cli_env,
+    events_of, interrupt_while_running, local_mlflow, materialize_cli, only_run, open_instance, prepare_chain,
+    small_runtime_conf,
 )
 from pdm_assets_tests.fakes import DatabricksEmulator
 
@@ -50,44 +49,19 @@ def _assert_no_dbfs_and_no_token(api: DatabricksEmulator, env: dict[str, str], o
 def test_raw_to_predictions_through_pipes_on_a_volume_without_dbfs(workspace: DatabricksEmulator, tmp_path: Path,
                                                                    landing: Path, spark) -> None:
     """Two days of raw tables → features → predictions, each Spark step one Databricks run of the wheel."""
-    from dagster import AssetSelection, materialize
-
-    from pdm_assets.definitions import build_definitions
-    from pdm_assets.deployments import Settings
-    from pdm_assets.resources.mlflow import local_mlflow_uris
     from pdm_assets.storage.delta_store import DeltaTableStore
 
     home = tmp_path / "home"
-    mlflow_uri, _ = local_mlflow_uris(home)
-    env = pipes_env(workspace, home, landing, PDM_MLFLOW_TRACKING_URI=mlflow_uri, PDM_MLFLOW_REGISTRY_URI=mlflow_uri)
-    local = build_definitions(Settings.from_env({**env, "PDM_DEPLOYMENT": "local"}))
-    with DagsterInstance.ephemeral() as scratch:
-        assert materialize(list(local.assets), selection=AssetSelection.assets(*WHOLE_TABLES),
-                           resources=local.resources, instance=scratch).success
-    version = register_champion(spark, env)
+    env = pipes_env(workspace, home, landing, **local_mlflow(home))
+    version = prepare_chain(env, spark)
 
-    done = materialize_cli(env, ",".join(CHAIN), partition=None, partition_range=f"2015-01-01...{DAY}")
+    done = materialize_cli(env, ",".join(CHAIN), partition=None, partition_range=f"{CHAIN_DAYS[0]}...{DAY}")
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
-    with open_instance(env) as instance:
-        run = only_run(instance)
-        materialized = {(e.asset_key.to_user_string(), e.partition): e.event_specific_data.materialization
-                        for e in events_of(instance, run.run_id, DagsterEventType.ASSET_MATERIALIZATION)}
-        checks = {(c.asset_key.to_user_string(), c.check_name): c for c in (
-            e.event_specific_data for e in events_of(instance, run.run_id, DagsterEventType.ASSET_CHECK_EVALUATION))}
-    assert run.status == DagsterRunStatus.SUCCESS
-    days = ("2015-01-01", DAY)
     # The UI sees what it sees of a launcher run: every day of every asset, its own figures, every check.
-    assert set(materialized) == {(asset, day) for asset in CHAIN for day in days}
-    assert {asset for asset, _ in checks} == set(CHAIN)
-    for name in (("raw_telemetry", "schema_matches_contract"), ("raw_telemetry", "keys_unique"),
-                 ("machine_features", "one_row_per_machine_and_grid_point"),
-                 ("failure_predictions", "one_prediction_per_feature_row"),
-                 ("failure_predictions", "probabilities_valid")):
-        assert checks[name].passed, (name, checks[name].metadata)
-    for day in days:
+    materialized = assert_chain_recorded(env, version)
+    for day in CHAIN_DAYS:
         scored = materialized[("failure_predictions", day)].metadata
-        assert scored["model_version"].value == version and scored["dagster/row_count"].value == 3 * 8
         assert scored["delta_version"].value >= 0 and scored["Databricks Job Run ID"].value
         assert materialized[("raw_telemetry", day)].metadata["dagster/row_count"].value == 3 * 24
     written = DeltaTableStore.local(home / "warehouse").read(spark, "failure_predictions")
@@ -107,7 +81,7 @@ def test_raw_to_predictions_through_pipes_on_a_volume_without_dbfs(workspace: Da
     assert wheel.startswith(f"{VOLUME}/wheels/") and wheel.endswith("-py3-none-any.whl")
     with zipfile.ZipFile(workspace.volume_path(wheel)) as archive:
         entry_points = next(n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt"))
-        assert "pdm-databricks-step = pdm_assets.deployments.pipes_step:main" in archive.read(entry_points).decode()
+        assert "pdm-databricks-step = pdm_assets.databricks_step:main" in archive.read(entry_points).decode()
     uploads = [path for method, path in workspace.requests if method == "PUT" and path.endswith(".whl")]
     assert len(uploads) == 1  # built and uploaded once; the later steps found it by its digest
     _assert_no_dbfs_and_no_token(workspace, env, done.stdout + done.stderr)
@@ -205,26 +179,9 @@ def test_a_wrong_token_through_pipes_fails_before_anything_runs(sparkless: Datab
 def test_interrupting_a_pipes_step_cancels_the_run_and_fails_the_step(workspace: DatabricksEmulator, tmp_path: Path,
                                                                       landing: Path) -> None:
     env = pipes_env(workspace, tmp_path / "home", landing)
-    cli = subprocess.Popen(cli_command("raw_machines", None), env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not any(workspace.run(r)["state"]["life_cycle_state"] == "RUNNING" for r in list(workspace.jobs.runs)):
-            assert cli.poll() is None, cli.stdout.read()[-3000:]
-            assert time.monotonic() < deadline, "no remote run started"
-            time.sleep(0.1)
-        time.sleep(1.0)  # the client is polling runs/get by now
+    output = interrupt_while_running(workspace, env, "raw_machines")
 
-        cli.send_signal(signal.SIGINT)
-        output, _ = cli.communicate(timeout=120)
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait()
-
-    [run_id] = workspace.jobs.runs
-    assert any(path.endswith("/jobs/runs/cancel") for method, path in workspace.requests if method == "POST"), output
-    assert workspace.wait_for_run(run_id, timeout=30)["state"]["result_state"] == "CANCELED"
+    assert_cancelled(workspace, output)
     with open_instance(env) as instance:
         run = only_run(instance)
         assert run.status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
