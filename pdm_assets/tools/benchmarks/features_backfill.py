@@ -1,6 +1,7 @@
 """Full-range single-run backfill of raw assets, features and labels; prints time, rate, memory.
 
     python -m pdm_assets.tools.benchmarks.features_backfill --machines 100 --days 365
+    python -m pdm_assets.tools.benchmarks.features_backfill --machines 100 --days 365 --standalone-workers 2
 
 Then the same features and labels from the same landing files with DuckDB (`columnar_floor`,
 needs `pip install -e ".[bench]"`): its time, the ratio, and every grid point compared.
@@ -11,6 +12,7 @@ import argparse
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Optional
@@ -31,11 +33,21 @@ def main() -> None:
                    help="Dagster's default: one 'planned' event per asset and day before the run starts "
                         "(~12 ms each); without it the run records one per asset (see the README)")
     p.add_argument("--no-floor", action="store_true", help="skip the DuckDB yardstick (columnar_floor)")
+    p.add_argument("--standalone-workers", type=int, default=0, metavar="N",
+                   help="run on a Spark standalone cluster of N one-core workers started on loopback "
+                        "(tools/standalone_cluster.py) instead of the embedded local[*]")
     args = p.parse_args()
     if not args.per_partition_planned_events:
         os.environ.setdefault(PLANNED_EVENTS_AS_SUBSETS, "true")
 
-    home, wall = run_backfill(args.home, args.machines, args.days, args.seed)
+    with ExitStack() as stack:
+        if args.standalone_workers:
+            from pdm_assets.tools.standalone_cluster import StandaloneCluster
+
+            cluster = stack.enter_context(StandaloneCluster(workers=args.standalone_workers))
+            os.environ["PDM_SPARK_MASTER"] = cluster.url
+            print(f"Spark standalone cluster {cluster.url}: {args.standalone_workers} workers, 1 core each")
+        home, wall = run_backfill(args.home, args.machines, args.days, args.seed)
     if not args.no_floor:
         print_floor(home, args.days, wall)
 
