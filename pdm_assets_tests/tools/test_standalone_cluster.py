@@ -45,9 +45,10 @@ def test_a_range_on_a_standalone_cluster_gives_the_rows_of_the_embedded_run(spar
     for line in FAILURES:
         with open(landing / "failures" / f"{line[:10]}.csv", "a") as day_file:
             day_file.write(line + "\n")
-    common = {"PDM_LANDING_DIR": str(landing), "PDM_START_DATE": FIRST.isoformat(), "PDM_END_DATE": "2015-01-05",
-              "PDM_SHUFFLE_PARTITIONS": "4", **local_mlflow(tmp_path / "registry")}  # one registry: one champion
     embedded, clustered = tmp_path / "embedded", tmp_path / "clustered"
+    # One registry, the embedded home's (its artifacts there too): both runs score with the same champion.
+    common = {"PDM_LANDING_DIR": str(landing), "PDM_START_DATE": FIRST.isoformat(), "PDM_END_DATE": "2015-01-05",
+              "PDM_SHUFFLE_PARTITIONS": "4", **local_mlflow(embedded)}
     version = register_champion(spark, {**common, "PDM_HOME": str(embedded)})
     defs = build_definitions(Settings.from_env({**common, "PDM_HOME": str(embedded)}))
     with instance_for_test() as instance:
