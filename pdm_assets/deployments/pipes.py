@@ -9,7 +9,6 @@ replayed here, so the UI shows a Pipes run as it shows a launcher run.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 from dagster import (
@@ -31,7 +30,6 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound, PermissionDenied, Unauthenticated
 from databricks.sdk.service import jobs
 
-import pdm_assets
 from pdm_assets.deployments.databricks import (
     PIPES_ENTRY_POINT,
     DatabricksSettings,
@@ -39,7 +37,7 @@ from pdm_assets.deployments.databricks import (
     job_cluster_spec,
     wheel_uri,
 )
-from pdm_assets.deployments.wheel import WHEEL_BUILD, WheelBuildError, built_wheel, source_root
+from pdm_assets.deployments.wheel import wheel_to_upload
 
 ENVIRONMENT_KEY = "pdm_assets"
 MATERIALIZATION, CHECK = "materialization", "check"  # the kinds of events the remote step sends back
@@ -137,31 +135,26 @@ class PipesStepRunner:
     def _staged_wheel(self, context: AssetExecutionContext) -> str:
         """The wheel's path on the Volume, uploaded through the Files API unless that digest is there already."""
         target, local = wheel_uri(self.settings), self.settings.wheel
-        if target is None or local is None:
-            raise WheelBuildError(
-                "PDM_DATABRICKS_WHEEL=build (the default) builds the wheel from the source tree, but pdm_assets "
-                f"runs from {Path(pdm_assets.__file__).parent} without one: install it editable (pip install -e .), "
-                "or set PDM_DATABRICKS_WHEEL to a built wheel.")
+        assert local is not None, "the settings refuse PDM_DATABRICKS_WHEEL=none with pipes"
         if target == local:
             return target  # a path in the workspace the user named (a Volume, Workspace files, cloud storage)
-        if local == WHEEL_BUILD:
+
+        def already_there() -> bool:
             try:
-                self.client.files.get_metadata(target)
-                return target  # this digest was uploaded by an earlier run
+                return self.client.files.get_metadata(target) is not None
             except NotFound:
-                path = built_wheel(source_root())  # type: ignore[arg-type]  # target is None without a source tree
+                return False
             except (Unauthenticated, PermissionDenied) as err:  # a HEAD answer has no body to carry the reason
                 raise RemoteStepError(
                     f"{self.client.config.host} refused the request for {target} ({type(err).__name__}): check "
                     "DATABRICKS_TOKEN, and that its principal may read and write the Volume") from err
-        else:
-            path = Path(local)
-            if not path.is_file():
-                raise FileNotFoundError(f"PDM_DATABRICKS_WHEEL={local}: no such wheel file")
-        context.log.info(f"Uploading {path.name} to {target}")
-        with open(path, "rb") as handle:
-            self.client.files.upload(target, handle, overwrite=True)
-        return target
+
+        path = wheel_to_upload(local, already_there)
+        if path is not None:
+            context.log.info(f"Uploading {path.name} to {target}")
+            with open(path, "rb") as handle:
+                self.client.files.upload(target, handle, overwrite=True)
+        return target  # type: ignore[return-value]  # None only without a source tree: wheel_to_upload raised
 
 
 def _op_config(context: AssetExecutionContext) -> Mapping[str, Any]:

@@ -8,12 +8,12 @@ from dagster import EnvVar, ResourceDefinition
 
 from pdm_assets.assets.wiring import PIPES_RUNNER
 from pdm_assets.deployments import databricks
+from pdm_assets.deployments.pipes import databricks_pipes_runner
 from pdm_assets.deployments.settings import Settings
 from pdm_assets.resources.landing import LandingZoneResource
 from pdm_assets.resources.mlflow import MlflowResource, local_mlflow_uris
 from pdm_assets.resources.scoring_model import ScoringModelResource
 from pdm_assets.resources.spark import SparkSessionResource
-from pdm_assets.deployments.pipes import databricks_pipes_runner
 from pdm_assets.deployments.step_launcher import databricks_step_launcher
 from pdm_assets.resources.tables import ClusterTablesIOManager, SparkTableIOManager, TableStoreResource
 
@@ -84,6 +84,7 @@ def _databricks(settings: Settings, on_cluster: bool) -> Placement:
     # rebuilds its launcher there, which knows it is on the driver and launches nothing.
     launcher = cfg.runner == databricks.STEP_LAUNCHER
     pipes = cfg.runner == databricks.PIPES and not on_cluster
+    remote = replace(cfg, env_variables=forwarded)
     return Placement(
         # On the cluster `getActiveSession()` is the cluster's session; locally no step touches Spark.
         spark=SparkSessionResource(master=settings.spark_master, shuffle_partitions=settings.shuffle_partitions),
@@ -91,7 +92,7 @@ def _databricks(settings: Settings, on_cluster: bool) -> Placement:
         mlflow=_mlflow(settings, tracking, registry, model_name),
         # The scoring step loads its model on the cluster; this host has no Spark to preload with.
         preload_model=False,
-        step_launcher=(databricks_step_launcher(replace(cfg, env_variables=forwarded)) if launcher
+        step_launcher=(databricks_step_launcher(remote) if launcher
                        else ResourceDefinition.none_resource(description="No step launcher: Pipes runs the steps.")),
-        pipes_runner=databricks_pipes_runner(replace(cfg, env_variables=forwarded)) if pipes else None,
+        pipes_runner=databricks_pipes_runner(remote) if pipes else None,
     )

@@ -17,7 +17,7 @@ from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySpar
 
 import pdm_assets
 from pdm_assets.deployments.databricks import DatabricksSettings, launcher_config, wheel_uri
-from pdm_assets.deployments.wheel import WHEEL_BUILD, WheelBuildError, built_wheel, copy_shipped_package, source_root
+from pdm_assets.deployments.wheel import WHEEL_BUILD, copy_shipped_package, wheel_to_upload
 
 
 def stage_package(target_root: Path) -> Path:
@@ -50,25 +50,18 @@ def _launcher_fn(context: InitResourceContext) -> Iterator[DatabricksPySparkStep
 def _upload_wheel(launcher: DatabricksPySparkStepLauncher, local_wheel: str, staging_prefix: str) -> None:
     """Put the project wheel where the run's libraries say it is (a built one only if not there yet)."""
     dbfs = launcher.databricks_runner.client.workspace_client.dbfs
-    target = wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=staging_prefix))
-    if local_wheel == WHEEL_BUILD:
-        root = source_root()
-        if root is None or target is None:
-            raise WheelBuildError(
-                "PDM_DATABRICKS_WHEEL=build (the default) builds the wheel from the source tree, but pdm_assets "
-                f"runs from {Path(pdm_assets.__file__).parent} without one: install it editable (pip install -e .), "
-                "or set PDM_DATABRICKS_WHEEL to a built wheel or to none.")
+    target = (wheel_uri(DatabricksSettings(wheel=local_wheel, staging_prefix=staging_prefix)) or "").removeprefix("dbfs:")
+
+    def already_there() -> bool:
         try:
-            dbfs.get_status(target.removeprefix("dbfs:"))
-            return  # this digest was uploaded by an earlier run
+            return dbfs.get_status(target) is not None
         except NotFound:
-            path = built_wheel(root)
-    else:
-        path = Path(local_wheel)
-        if not path.is_file():
-            raise FileNotFoundError(f"PDM_DATABRICKS_WHEEL={local_wheel}: no such wheel file")
-    with open(path, "rb") as handle:
-        dbfs.upload(target.removeprefix("dbfs:"), handle, overwrite=True)
+            return False
+
+    path = wheel_to_upload(local_wheel, already_there)
+    if path is not None:
+        with open(path, "rb") as handle:
+            dbfs.upload(target, handle, overwrite=True)
 
 
 def databricks_step_launcher(settings: DatabricksSettings) -> ResourceDefinition:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import pdm_assets
 
@@ -104,3 +104,20 @@ def built_wheel(root: Path, cache: Optional[Path] = None) -> Path:
         shutil.move(str(wheels[0]), target.with_suffix(".partial"))
         target.with_suffix(".partial").rename(target)  # atomic: a concurrent run never sees half a wheel
     return target
+
+
+def wheel_to_upload(setting: str, already_there: Callable[[], bool]) -> Optional[Path]:
+    """The local wheel a run uploads for PDM_DATABRICKS_WHEEL (`build` or a .whl file); None when the
+    built digest is there already (`already_there` asks the workspace). Both runners stage through it."""
+    if setting != WHEEL_BUILD:
+        path = Path(setting)
+        if not path.is_file():
+            raise FileNotFoundError(f"PDM_DATABRICKS_WHEEL={setting}: no such wheel file")
+        return path
+    root = source_root()
+    if root is None:
+        raise WheelBuildError(
+            "PDM_DATABRICKS_WHEEL=build (the default) builds the wheel from the source tree, but pdm_assets "
+            f"runs from {Path(pdm_assets.__file__).parent} without one: install it editable (pip install -e .), "
+            "or set PDM_DATABRICKS_WHEEL to a built wheel (or, with the step launcher, to none).")
+    return None if already_there() else built_wheel(root)

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import IO, Optional
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -52,6 +52,7 @@ class StandaloneCluster:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.port, self.ui_port = _free_port(), _free_port()
         self._processes: list[tuple[str, subprocess.Popen]] = []
+        self._logs: list[IO[bytes]] = []
 
     @property
     def url(self) -> str:
@@ -73,7 +74,8 @@ class StandaloneCluster:
         return self
 
     def _spawn(self, name: str, main_class: str, *args: str) -> None:
-        log = open(self.work_dir / f"{name}.log", "wb")  # noqa: SIM115 - kept open for the process's life
+        log = open(self.work_dir / f"{name}.log", "wb")  # noqa: SIM115 - open for the process's life, closed by stop()
+        self._logs.append(log)
         process = subprocess.Popen([str(spark_home() / "bin" / "spark-class"), main_class, *args], env=self.env(),
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -116,6 +118,9 @@ class StandaloneCluster:
                 process.kill()
                 process.wait()
         self._processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
 
     def __enter__(self) -> "StandaloneCluster":
         return self.start()
