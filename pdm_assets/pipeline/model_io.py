@@ -37,6 +37,24 @@ def load_pipeline_model(path: str, session) -> "PipelineModel":
     return PipelineModel(stages=stages)._resetUid(metadata["uid"])
 
 
+def release_remote_model(model: "PipelineModel", session) -> int:
+    """Drop a model's stages from a Spark Connect server's ML cache; how many were dropped (0 when embedded).
+
+    pyspark 4.0 never removes a model the client no longer uses (its `__del__` is disabled), and the
+    server keeps at most 100 objects per session, evicting by an approximate LRU: in a process that
+    scores run after run on one session (a notebook, a test or benchmark session) a model loaded
+    for the current run can be evicted while it is scoring. The client's own delete command (used
+    by its session cleanup) is called directly: `remove_ml_cache` only knows ids of its own thread,
+    and the stages are loaded in worker threads.
+    """
+    if not is_connect(session):
+        return 0
+    ids = [stage._java_obj for stage in model.stages if isinstance(getattr(stage, "_java_obj", None), str)]
+    if ids:
+        session.client._delete_ml_cache(ids)
+    return len(ids)
+
+
 def _saved_metadata(folder: str) -> dict:
     """The metadata JSON an MLlib writer saved in `<folder>/metadata` (a one-line text file)."""
     import json

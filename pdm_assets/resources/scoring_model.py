@@ -4,7 +4,8 @@ Loading a PipelineModel is a string of small Spark jobs, most of a one-day scori
 (figures in docs/benchmarks.md). A run that ingests a new day and then scores it spends its first steps on ingestion and
 features, which do not need the model: started when the run's resources are set up, the load
 overlaps them. What the step scores with is still decided by the step: it resolves the version
-(champion or pinned) itself and takes the preloaded model only if it is that same version.
+(champion or pinned) itself and takes the preloaded model only if it is that same version. When the
+run ends, the models it loaded are released from a Spark Connect server's ML cache.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Optional
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
+from pdm_assets.pipeline.model_io import release_remote_model
 from pdm_assets.pipeline.scoring import ModelLineage
 from pdm_assets.resources.mlflow import MlflowResource, ModelNotFoundError, load_spark_model, model_uri
 from pdm_assets.resources.spark import SparkSessionResource
@@ -29,9 +31,11 @@ class ScoringModelResource(ConfigurableResource):
     preload: bool = False
 
     _preloaded: Optional[tuple[ModelLineage, Future]] = PrivateAttr(default=None)
+    _loaded: list = PrivateAttr(default_factory=list)  # (model, session) of this run
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._preloaded = None
+        self._loaded = []
         if not self.preload:
             return
         try:
@@ -44,7 +48,7 @@ class ScoringModelResource(ConfigurableResource):
 
         def load() -> None:
             try:
-                future.set_result(_load(lineage, self.spark.session))
+                future.set_result(self._load(lineage, self.spark.session))
             except BaseException as err:  # kept for the step, which loads again and reports its own error
                 future.set_exception(err)
 
@@ -64,8 +68,23 @@ class ScoringModelResource(ConfigurableResource):
                 return self._preloaded[1].result()
             except Exception:  # a failed preload: the load below raises the error in the step
                 pass
-        return _load(lineage, session)
+        return self._load(lineage, session)
 
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._preloaded is not None:
+            try:
+                self._preloaded[1].result()  # a load still running would add its stages after the release
+            except Exception:
+                pass
+        for model, session in self._loaded:
+            try:
+                release_remote_model(model, session)
+            except Exception as err:  # best effort: the server drops them with the session anyway
+                if context.log is not None:
+                    context.log.warning(f"Could not release the scoring model from the Spark Connect server: {err}")
+        self._loaded = []
 
-def _load(lineage: ModelLineage, session):
-    return load_spark_model(model_uri(lineage.name, lineage.version), session)
+    def _load(self, lineage: ModelLineage, session):
+        model = load_spark_model(model_uri(lineage.name, lineage.version), session)
+        self._loaded.append((model, session))
+        return model

@@ -1,8 +1,10 @@
 """Delta Lake tables replaced a day at a time: the one table store of every deployment (DESIGN §4).
 
-A partitioned write replaces exactly its days in one commit (`replaceWhere` on `date`; Delta refuses
-rows of other days), a whole table is overwritten in one commit. A column that disappears or changes
-type in a partitioned table is refused before anything is written. Every query reads one committed
+A partitioned write replaces exactly its days in one commit, a whole table is overwritten in one
+commit. Local tables take a partitioned write as Parquet day files from Spark committed by delta-rs
+(`day_files`: no Delta job in Spark); Unity Catalog tables as a `replaceWhere` on `date`. Either way
+rows of other days are refused. A column that disappears, changes type or is added in a
+partitioned table is refused before anything is written. Every query reads one committed
 version (Delta's snapshot isolation), and each write reports the version it committed: its commit
 carries the write's id, so the version is found even while other writers commit.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -27,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType, TimestampType
 
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN
-from pdm_assets.storage import delta_log
+from pdm_assets.storage import day_files, delta_log
 from pdm_assets.storage.base import Commit
 from pdm_assets.storage.catalogs import LOCAL_SCHEMA, LocalCatalog, TableCatalog
 from pdm_assets.storage.errors import (
@@ -48,7 +51,12 @@ CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteR
              "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "MetadataChangedException",
              "ProtocolChangedException", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
 OUTSIDE_DAYS = ("DELTA_REPLACE_WHERE_MISMATCH",)
+# The replaceWhere condition is checked as an unnamed constraint, "CHECK constraint EXPRESSION(...)";
+# a table's own constraints go by their names.
+TABLE_CONSTRAINT = re.compile(r"CHECK constraint (?!EXPRESSION\()")
 WRITE_ATTEMPTS = 4
+# A delta-rs commit of files already written takes milliseconds: it can afford more attempts.
+DAY_FILES_ATTEMPTS = 20
 # The first days recorded create the ledger. Threads of one step (raw_events ingests four tables at
 # once) would each try to create it, and all but one fail: a table's first commit is not retried.
 # Appends are quick locally (delta-rs, no Spark job) and rare on a cluster, so they all go one at a time.
@@ -67,9 +75,11 @@ def replace_where(days: Sequence[date]) -> str:
 
 
 def schema_problems(stored: StructType, written: StructType) -> list[str]:
-    """Columns a write would drop or retype (an added column is Delta's to refuse)."""
+    """Columns a write would drop, retype or add."""
     found = {f.name: f.dataType.simpleString() for f in written.fields}
-    problems = []
+    declared = set(stored.fieldNames())
+    problems = [f"column {f.name} ({f.dataType.simpleString()}) is not in the table"
+                for f in written.fields if f.name not in declared]
     for column in stored.fields:
         kind = column.dataType.simpleString()
         if column.name not in found:
@@ -211,11 +221,40 @@ class DeltaTableStore:
                               .option("replaceWhere", replace_where(ordered))
                               .option("userMetadata", _user_metadata(write_id, ordered)), table)
 
-        self._committing(save, table, ordered)
-        version = self._version_of(spark, table, write_id)
+        location = self.catalog.location(table)
+        if location is not None and day_files.committable(location):
+            version: Optional[int] = self._commit_day_files(clustered, table, location, ordered, write_id)
+        else:  # Unity Catalog tables, and local ones with Delta features delta-rs must not write past
+            self._committing(save, table, ordered)
+            version = self._version_of(spark, table, write_id)
         if record_empty_days:
             self._record_days_without_rows(spark, table, ordered, version)
         return Commit(table, version, ordered)
+
+    def _commit_day_files(self, clustered: DataFrame, table: str, location: str, days: Sequence[date],
+                          write_id: str) -> int:
+        """Spark writes the day files as Parquet, delta-rs commits them in one transaction (see `day_files`)."""
+        staging = day_files.staging_folder(location, write_id)
+        try:
+            clustered.write.partitionBy(PARTITION_COLUMN).parquet(str(staging))
+            files = day_files.staged_files(staging)
+            wanted = sorted(d.isoformat() for d in days)
+            if any(f.day not in wanted for f in files):
+                raise _outside_days(self.name(table), days)
+
+            def conflicted(attempt: int) -> None:
+                log.warning(f"{self.name(table)}: the day files' commit conflicts with a concurrent commit; "
+                            f"committing them again on the newer version (attempt {attempt + 1} of {DAY_FILES_ATTEMPTS})")
+                time.sleep(random.uniform(0.05, 0.25) * attempt)
+
+            try:
+                return day_files.commit_days(location, files, wanted, _user_metadata(write_id, days),
+                                             DAY_FILES_ATTEMPTS, conflicted)
+            except day_files.CommitConflict as err:
+                raise _gave_up(self.name(table), days, "a newer version at every attempt",
+                               DAY_FILES_ATTEMPTS) from err
+        finally:
+            day_files.remove_staging(staging)
 
     def write_empty_days(self, spark: SparkSession, table: str, schema: StructType, days: Sequence[date], *,
                          record_empty_days: bool = True) -> Commit:
@@ -256,19 +295,14 @@ class DeltaTableStore:
                 save()
                 return
             except Exception as err:  # Delta's errors reach Python as several types (py4j, Connect, delta.exceptions)
-                if _matches(err, OUTSIDE_DAYS):
-                    raise RowsOutsideDaysError(
-                        f"{self.name(table)}: the rows written include days other than the "
-                        f"{_days_text(days) if days else 'days'} being replaced; nothing was written.") from err
+                # Delta reports a table's own CHECK constraint violated under a replaceWhere as a mismatch too
+                if _matches(err, OUTSIDE_DAYS) and not TABLE_CONSTRAINT.search(str(err)):
+                    raise _outside_days(self.name(table), days) from err
                 conflict = _matches(err, CONFLICTS)
                 if conflict is None:
                     raise
                 if attempt == WRITE_ATTEMPTS:
-                    raise ConcurrentWriteError(
-                        f"{self.name(table)}: another run kept committing to the same table"
-                        f"{' (' + _days_text(days) + ')' if days else ''} while this one wrote it "
-                        f"(Delta: {conflict}); gave up after {WRITE_ATTEMPTS} attempts and committed nothing. "
-                        "Run it again once the other run is done.") from err
+                    raise _gave_up(self.name(table), days, conflict, WRITE_ATTEMPTS) from err
                 log.warning(f"{self.name(table)}: {conflict} conflicts with a concurrent commit; writing again "
                             f"(attempt {attempt + 1} of {WRITE_ATTEMPTS})")
                 time.sleep(random.uniform(0.2, 1.0) * attempt)
@@ -322,6 +356,18 @@ class DeltaTableStore:
             return set()
         return {r[0] for r in self._open(spark, LEDGER).where(F.col("table_name") == table)
                 .select(PARTITION_COLUMN).distinct().collect()}
+
+
+def _outside_days(name: str, days: Sequence[date]) -> RowsOutsideDaysError:
+    return RowsOutsideDaysError(f"{name}: the rows written include days other than the "
+                                f"{_days_text(days) if days else 'days'} being replaced; nothing was written.")
+
+
+def _gave_up(name: str, days: Sequence[date], conflict: str, attempts: int) -> ConcurrentWriteError:
+    return ConcurrentWriteError(
+        f"{name}: another run kept committing to the same table{' (' + _days_text(days) + ')' if days else ''} "
+        f"while this one wrote it (Delta: {conflict}); gave up after {attempts} attempts and committed nothing. "
+        "Run it again once the other run is done.")
 
 
 def _user_metadata(write_id: str, days: Sequence[date]) -> str:
