@@ -38,14 +38,15 @@ def load_pipeline_model(path: str, session) -> "PipelineModel":
 
 
 def release_remote_model(model: "PipelineModel", session) -> int:
-    """Drop a model's stages from a Spark Connect server's ML cache; how many were dropped (0 when embedded).
+    """Ask a Spark Connect server to drop a model's stages from its ML cache; how many were named (0 when embedded).
 
     pyspark 4.0 never removes a model the client no longer uses (its `__del__` is disabled), and the
     server keeps at most 100 objects per session, evicting by an approximate LRU: in a process that
     scores run after run on one session (a notebook, a test or benchmark session) a model loaded
     for the current run can be evicted while it is scoring. The client's own delete command (used
     by its session cleanup) is called directly: `remove_ml_cache` only knows ids of its own thread,
-    and the stages are loaded in worker threads.
+    and the stages are loaded in worker threads. Like the client's cleanup it is best effort: a
+    failed delete is not reported (the server drops the objects with the session in any case).
     """
     if not is_connect(session):
         return 0

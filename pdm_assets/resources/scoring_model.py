@@ -22,6 +22,10 @@ from pdm_assets.resources.mlflow import MlflowResource, ModelNotFoundError, load
 from pdm_assets.resources.spark import SparkSessionResource
 
 
+# How long the end of a run waits for a background load still running (a stuck server must not hold the run).
+PRELOAD_WAIT_SECONDS = 60
+
+
 class ScoringModelResource(ConfigurableResource):
     """Loads the registered Spark model a scoring step asks for; can start loading the champion early."""
 
@@ -72,16 +76,12 @@ class ScoringModelResource(ConfigurableResource):
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._preloaded is not None:
-            try:
-                self._preloaded[1].result()  # a load still running would add its stages after the release
+            try:  # a load still running would add its stages after the release
+                self._preloaded[1].result(timeout=PRELOAD_WAIT_SECONDS)
             except Exception:
                 pass
         for model, session in self._loaded:
-            try:
-                release_remote_model(model, session)
-            except Exception as err:  # best effort: the server drops them with the session anyway
-                if context.log is not None:
-                    context.log.warning(f"Could not release the scoring model from the Spark Connect server: {err}")
+            release_remote_model(model, session)  # best effort: the server drops them with the session anyway
         self._loaded = []
 
     def _load(self, lineage: ModelLineage, session):

@@ -17,22 +17,45 @@ rows twice), so it is not relied on.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
-from deltalake.transaction import AddAction, CommitProperties
+from deltalake.transaction import AddAction, CommitProperties, PostCommitHookProperties
 
 from pdm_assets.pipeline.schemas import PARTITION_COLUMN
+from pdm_assets.storage import delta_log
 
-STAGING = "_pdm_staging"  # a leading underscore: Delta readers and VACUUM leave such folders alone
+STAGING = "_pdm_staging"  # a leading underscore: Delta readers leave such folders alone
+# Staging folders this old belong to writes that were killed (a write stages for minutes at most).
+STALE_STAGING_SECONDS = 2 * 24 * 3600
+# Spark's Delta writer checkpoints the log every 10 commits (delta-rs every 100): kept at Spark's
+# pace, so readers of a table written day after day replay at most ten JSON commits.
+CHECKPOINT_EVERY = 10
+log = logging.getLogger(__name__)
 
 
 class CommitConflict(RuntimeError):
     """Other writers committed to the table before every attempt of this commit."""
+
+
+class TableChangedError(RuntimeError):
+    """The table's schema, settings or protocol changed while this write's files were being written."""
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """What the day files were checked against: a commit goes ahead only while the table still has it."""
+
+    metadata_id: str
+    schema_json: str
+    configuration: tuple
+    protocol: tuple
 
 
 @dataclass(frozen=True)
@@ -43,26 +66,31 @@ class StagedFile:
     path: Path
 
 
-def committable(location: str) -> bool:
-    """Whether delta-rs may commit to this table exactly as Spark's Delta writer would.
+def plain_shape(location: str) -> Optional[TableShape]:
+    """The table's shape if delta-rs may commit to it exactly as Spark's Delta writer would, else None.
 
     Only the plain tables the store creates: reader 1 / writer 2 without table features,
-    partitioned by day, every column nullable and no constraints (Spark's writer enforces those
-    while it writes; a plain Parquet write would not).
+    partitioned by a `date` column of type date, every column nullable and no constraints
+    (Spark's writer enforces those while it writes; a plain Parquet write would not).
     """
     if not (Path(location) / "_delta_log").is_dir():
-        return False
+        return None
     table = DeltaTable(location)
-    protocol = table.protocol()
-    if (protocol.min_reader_version, protocol.min_writer_version) != (1, 2) \
-            or protocol.reader_features or protocol.writer_features:
-        return False
-    metadata = table.metadata()
-    if metadata.partition_columns != [PARTITION_COLUMN] \
-            or any(key.startswith("delta.constraints.") for key in metadata.configuration):
-        return False
-    fields = json.loads(table.schema().to_json())["fields"]
-    return all(f["nullable"] and "delta.invariants" not in f.get("metadata", {}) for f in fields)
+    shape = _shape(table)
+    if shape.protocol != (1, 2, (), ()) or table.metadata().partition_columns != [PARTITION_COLUMN] \
+            or any(key.startswith("delta.constraints.") for key, _ in shape.configuration):
+        return None
+    fields = json.loads(shape.schema_json)["fields"]
+    if not all(f["nullable"] and "delta.invariants" not in f.get("metadata", {}) for f in fields):
+        return None
+    return shape if any(f["name"] == PARTITION_COLUMN and f["type"] == "date" for f in fields) else None
+
+
+def _shape(table: DeltaTable) -> TableShape:
+    metadata, protocol = table.metadata(), table.protocol()
+    return TableShape(metadata.id, table.schema().to_json(), tuple(sorted(metadata.configuration.items())),
+                      (protocol.min_reader_version, protocol.min_writer_version,
+                       tuple(protocol.reader_features or ()), tuple(protocol.writer_features or ())))
 
 
 def staging_folder(location: str, write_id: str) -> Path:
@@ -77,15 +105,18 @@ def staged_files(staging: Path) -> list[StagedFile]:
             for folder in sorted(staging.glob(f"{prefix}*")) for path in sorted(folder.glob("*.parquet"))]
 
 
-def commit_days(location: str, files: Sequence[StagedFile], days: Sequence[str], user_metadata: str,
-                attempts: int, on_conflict: Callable[[int], None]) -> int:
+def commit_days(location: str, files: Sequence[StagedFile], days: Sequence[str], write_id: str,
+                user_metadata: str, shape: TableShape, attempts: int, on_conflict: Callable[[int], None]) -> int:
     """Move `files` into the table and replace exactly `days` with them in one commit; the version committed.
 
-    `on_conflict(attempt)` is called each time another writer committed first (it may log and wait).
+    `shape` is the table as the files were checked against; if it changed since, nothing is
+    committed (TableChangedError). `on_conflict(attempt)` is called each time another writer
+    committed first (it may log and wait).
     """
     import pyarrow.parquet as pq
 
     actions, moved = [], []
+    committed: Optional[int] = None
     try:
         for staged in files:
             target = Path(location) / f"{PARTITION_COLUMN}={staged.day}" / staged.path.name
@@ -101,31 +132,72 @@ def commit_days(location: str, files: Sequence[StagedFile], days: Sequence[str],
         for attempt in range(1, attempts + 1):
             table = DeltaTable(location)
             read_version = table.version()
+            if _shape(table) != shape:
+                raise TableChangedError(f"version {read_version} changed the table's schema, settings or protocol")
             try:
                 table.create_write_transaction(
                     actions, "overwrite", table.schema(), [PARTITION_COLUMN],
                     [(PARTITION_COLUMN, "in", list(days))],
                     commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata},
                                                        max_commit_retries=0),
+                    # checkpoints are made below, after the commit is known to have landed
+                    post_commithook_properties=PostCommitHookProperties(create_checkpoint=False,
+                                                                        cleanup_expired_logs=False),
                 )
-                moved = []  # the table owns them now
-                return read_version + 1
+                committed = read_version + 1
+                break
             except CommitFailedError:
                 if DeltaTable(location).version() == read_version:
                     raise  # not a concurrent commit: nothing to retry
                 if attempt == attempts:
                     raise CommitConflict(f"{attempts} attempts") from None
                 on_conflict(attempt)
-        raise AssertionError("unreachable")
+            except Exception:
+                committed = _landed(location, write_id)
+                if committed is None or committed < 0:
+                    raise
+                break  # it failed after writing the commit (which is in force): the write is done
     finally:
-        for path in moved:  # files of a commit that never happened: nothing refers to them
-            path.unlink(missing_ok=True)
+        if committed is None:
+            committed = _landed(location, write_id)  # an error after the commit was written leaves it in force
+        if committed is None:
+            for path in moved:  # files of a commit that never happened: nothing refers to them
+                path.unlink(missing_ok=True)
+    _checkpoint(location, committed)
+    return committed
+
+
+def _landed(location: str, write_id: str) -> Optional[int]:
+    try:
+        return delta_log.version_of_write(location, write_id)
+    except Exception:  # the log cannot be read: keep the files (unreferenced files are harmless)
+        return -1
+
+
+def _checkpoint(location: str, version: int) -> None:
+    """A checkpoint every CHECKPOINT_EVERY versions, as Spark's writer makes them; a failed one is only logged."""
+    if version <= 0 or version % CHECKPOINT_EVERY:
+        return
+    try:
+        DeltaTable(location, version=version).create_checkpoint()
+    except Exception as err:  # readers replay the JSON commits instead
+        log.warning(f"{location}: no checkpoint at version {version}: {err}")
+
+
+def sweep_stale_staging(location: str, now: Optional[float] = None) -> None:
+    """Remove staging folders that killed writes left behind (VACUUM skips folders named with '_')."""
+    root = Path(location) / STAGING
+    if not root.is_dir():
+        return
+    cutoff = (now if now is not None else time.time()) - STALE_STAGING_SECONDS
+    for folder in root.iterdir():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            pass  # another write removed it
 
 
 def remove_staging(staging: Path) -> None:
-    """Drop the staging folder (and the staging parent once no other write uses it)."""
+    """Drop this write's staging folder (the parent stays: another write may be staging beside it)."""
     shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.parent.rmdir()
-    except OSError:
-        pass  # another write is staging beside this one

@@ -51,9 +51,10 @@ CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteR
              "ConcurrentDeleteDeleteException", "ConcurrentTransactionException", "MetadataChangedException",
              "ProtocolChangedException", "DELTA_METADATA_CHANGED", "DELTA_PROTOCOL_CHANGED")
 OUTSIDE_DAYS = ("DELTA_REPLACE_WHERE_MISMATCH",)
-# The replaceWhere condition is checked as an unnamed constraint, "CHECK constraint EXPRESSION(...)";
-# a table's own constraints go by their names.
-TABLE_CONSTRAINT = re.compile(r"CHECK constraint (?!EXPRESSION\()")
+# Delta reports any invariant violated under a replaceWhere as a mismatch. Its own day condition is
+# checked as an unnamed constraint, "CHECK constraint EXPRESSION(...)"; a table's CHECK constraints go
+# by their names, and NOT NULL columns have their own message.
+TABLE_CONSTRAINT = re.compile(r"CHECK constraint (?!EXPRESSION\()|NOT NULL constraint|DELTA_NOT_NULL")
 WRITE_ATTEMPTS = 4
 # A delta-rs commit of files already written takes milliseconds: it can afford more attempts.
 DAY_FILES_ATTEMPTS = 20
@@ -222,8 +223,9 @@ class DeltaTableStore:
                               .option("userMetadata", _user_metadata(write_id, ordered)), table)
 
         location = self.catalog.location(table)
-        if location is not None and day_files.committable(location):
-            version: Optional[int] = self._commit_day_files(clustered, table, location, ordered, write_id)
+        shape = day_files.plain_shape(location) if location is not None else None
+        if shape is not None:
+            version: Optional[int] = self._commit_day_files(clustered, table, location, ordered, write_id, shape)
         else:  # Unity Catalog tables, and local ones with Delta features delta-rs must not write past
             self._committing(save, table, ordered)
             version = self._version_of(spark, table, write_id)
@@ -232,8 +234,9 @@ class DeltaTableStore:
         return Commit(table, version, ordered)
 
     def _commit_day_files(self, clustered: DataFrame, table: str, location: str, days: Sequence[date],
-                          write_id: str) -> int:
+                          write_id: str, shape: day_files.TableShape) -> int:
         """Spark writes the day files as Parquet, delta-rs commits them in one transaction (see `day_files`)."""
+        day_files.sweep_stale_staging(location)
         staging = day_files.staging_folder(location, write_id)
         try:
             clustered.write.partitionBy(PARTITION_COLUMN).parquet(str(staging))
@@ -248,11 +251,15 @@ class DeltaTableStore:
                 time.sleep(random.uniform(0.05, 0.25) * attempt)
 
             try:
-                return day_files.commit_days(location, files, wanted, _user_metadata(write_id, days),
+                return day_files.commit_days(location, files, wanted, write_id, _user_metadata(write_id, days), shape,
                                              DAY_FILES_ATTEMPTS, conflicted)
             except day_files.CommitConflict as err:
                 raise _gave_up(self.name(table), days, "a newer version at every attempt",
                                DAY_FILES_ATTEMPTS) from err
+            except day_files.TableChangedError as err:
+                raise ConcurrentWriteError(
+                    f"{self.name(table)}: another run changed the table's schema, settings or protocol while this "
+                    f"one wrote {_days_text(days)} ({err}); nothing was committed. Run it again.") from err
         finally:
             day_files.remove_staging(staging)
 
@@ -295,7 +302,7 @@ class DeltaTableStore:
                 save()
                 return
             except Exception as err:  # Delta's errors reach Python as several types (py4j, Connect, delta.exceptions)
-                # Delta reports a table's own CHECK constraint violated under a replaceWhere as a mismatch too
+                # Delta reports a table's own constraints violated under a replaceWhere as a mismatch too
                 if _matches(err, OUTSIDE_DAYS) and not TABLE_CONSTRAINT.search(str(err)):
                     raise _outside_days(self.name(table), days) from err
                 conflict = _matches(err, CONFLICTS)
