@@ -40,12 +40,24 @@ def _small_spark_settings():
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One `local[2]` session, UI off, few shuffle partitions."""
+def class_load_log(tmp_path_factory) -> Path:
+    """Where the shared session's JVM logs each class it loads and where from (the archive's test reads it)."""
+    return tmp_path_factory.mktemp("jvm") / "class_load.log"
+
+
+@pytest.fixture(scope="session")
+def spark(class_load_log):
+    """One `local[2]` session, UI off, few shuffle partitions.
+
+    The JVM class archive is recorded first when missing (a fresh machine): this session and the
+    many JVMs the subprocess tests start then all map it.
+    """
+    from pdm_assets.storage import jvm_archive
     from pdm_assets.storage.spark_session import create_spark_session
 
-    session = create_spark_session(master="local[2]", shuffle_partitions=2,
-                                   extra_conf={"spark.driver.memory": "2g"})
+    jvm_archive.record_now()
+    session = create_spark_session(master="local[2]", shuffle_partitions=2, extra_conf={
+        "spark.driver.memory": "2g", "spark.driver.extraJavaOptions": f"-Xlog:class+load=info:file={class_load_log}"})
     yield session
     session.stop()
 

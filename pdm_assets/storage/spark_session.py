@@ -5,6 +5,7 @@ all start Spark the same way; the Java check says clearly what is missing before
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -12,9 +13,10 @@ import subprocess
 import sys
 from typing import Optional
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from pdm_assets.storage import delta_jars
+from pdm_assets.storage import delta_jars, jvm_archive
 
 # Session settings every deployment needs: timestamps in the landing files are naive wall-clock
 # times, so the session must not shift them by the host's zone.
@@ -48,6 +50,9 @@ EMBEDDED_CONF = {
 }
 
 
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+
+
 # PySpark 4 starts its JVM with the `java` of JAVA_HOME or PATH: say clearly when it is missing or too old.
 MIN_JAVA = 17
 
@@ -66,8 +71,7 @@ def java_major_version() -> tuple[int, str]:
             f"({'JAVA_HOME=' + java_home if java_home else 'not on PATH'}). "
             "Install one, e.g. `apt-get install openjdk-17-jre-headless`, or set JAVA_HOME."
         )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    text = out.stderr + out.stdout
+    text = _version_text(java)
     match = re.search(r'version "(\d+)(?:\.(\d+))?', text)
     if not match:
         raise JavaNotFoundError(f"Could not read the Java version from `{java} -version`: {text.strip()!r}")
@@ -75,6 +79,23 @@ def java_major_version() -> tuple[int, str]:
     if major == 1 and match.group(2):  # "1.8.0" style
         major = int(match.group(2))
     return major, java
+
+
+@functools.lru_cache(maxsize=None)
+def _version_text(java: str) -> str:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    return out.stderr + out.stdout
+
+
+def driver_identity(conf: Optional[dict[str, str]] = None) -> str:
+    """What an embedded driver JVM's classes depend on: the Java build, the Spark build and the jars it adds."""
+    import pyspark
+
+    _, java = java_major_version()
+    jars = (conf or delta_jars.session_conf())
+    return "|".join([os.path.realpath(java), _version_text(java).strip(), pyspark.__version__,
+                     os.path.dirname(pyspark.__file__), jars.get("spark.jars", ""), jars.get("spark.jars.packages", ""),
+                     jars.get("spark.driver.extraClassPath", "")])
 
 
 def require_java() -> None:
@@ -116,14 +137,24 @@ def _start_embedded(master: str, app_name: str, conf: dict[str, str]) -> SparkSe
     # Python workers run this interpreter (the project's environment), not whatever `python3` is
     # first on PATH; PySpark reads only the environment variable for that.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    recording = None
+    if SparkContext._gateway is None:  # a JVM starts now: its classes come from (or go to) the archive
+        options, recording = jvm_archive.driver_options(driver_identity(conf))
+        if options:
+            conf = {**conf, JAVA_OPTIONS: f"{conf.get(JAVA_OPTIONS, '')} {options}".strip()}
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
     delta_jars.announce_download()
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as err:
+        if recording is not None:
+            recording.abandon()
         missing = delta_jars.unavailable(err)
         if missing is not None:
             raise missing from err
         raise
+    if recording is not None:
+        jvm_archive.finish_at_exit(recording, SparkContext._gateway.proc)
+    return session

@@ -17,8 +17,8 @@ from typing import Iterator, Optional, Sequence
 
 import pyspark
 
-from pdm_assets.storage.spark_session import CODEGEN_CACHE_CONF, LOCAL_DELTA_CONF
-from pdm_assets.storage import delta_jars
+from pdm_assets.storage.spark_session import CODEGEN_CACHE_CONF, LOCAL_DELTA_CONF, driver_identity
+from pdm_assets.storage import delta_jars, jvm_archive
 
 SPARK_HOME = Path(pyspark.__file__).parent
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -31,7 +31,9 @@ def server_arguments(port: int, master: str, shuffle_partitions: int) -> list[st
             "spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": str(shuffle_partitions),
             # table names live in memory per server (no Derby metastore_db in the working folder)
             "spark.sql.catalogImplementation": "in-memory", **CODEGEN_CACHE_CONF, **LOCAL_DELTA_CONF}
+    archive = jvm_archive.mapping_options(driver_identity())  # Spark's classes, as an embedded session maps them
     return ["--name", "Spark Connect server", "--master", master, *delta_jars.server_args(),
+            *(["--driver-java-options", archive] if archive else []),
             *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]]
 
 

@@ -31,11 +31,15 @@ CHAIN_CHECKS = (("raw_telemetry", "schema_matches_contract"), ("raw_telemetry", 
 def small_runtime_conf() -> dict[str, str]:
     """What the emulated runtime configures in every cluster's Spark: Delta Lake (the jars from the local
     cache, as a Databricks runtime bundles them), and Delta's log replay on 2 partitions as the local
-    sessions do: Databricks' default of 50 suits a cluster's cores, not a 2-core test machine."""
-    from pdm_assets.storage import delta_jars
-    from pdm_assets.storage.spark_session import LOCAL_DELTA_CONF
+    sessions do: Databricks' default of 50 suits a cluster's cores, not a 2-core test machine. The
+    JVM maps the machine's class archive (recorded first if missing)."""
+    from pdm_assets.storage import delta_jars, jvm_archive
+    from pdm_assets.storage.spark_session import JAVA_OPTIONS, LOCAL_DELTA_CONF, driver_identity
 
-    return {**delta_jars.session_conf(), **LOCAL_DELTA_CONF}
+    # Like a runtime image, the emulated one starts its JVM from the machine's class archive when there is one.
+    jvm_archive.record_now()
+    archive = jvm_archive.mapping_options(driver_identity())
+    return {**delta_jars.session_conf(), **LOCAL_DELTA_CONF, **({JAVA_OPTIONS: archive} if archive else {})}
 
 
 def cli_env(api: DatabricksEmulator, home: Path, landing: Path, **overrides: str) -> dict[str, str]:
