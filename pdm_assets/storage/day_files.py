@@ -105,73 +105,102 @@ def staged_files(staging: Path) -> list[StagedFile]:
             for folder in sorted(staging.glob(f"{prefix}*")) for path in sorted(folder.glob("*.parquet"))]
 
 
-def commit_days(location: str, files: Sequence[StagedFile], days: Sequence[str], write_id: str,
-                user_metadata: str, shape: TableShape, attempts: int, on_conflict: Callable[[int], None]) -> int:
-    """Move `files` into the table and replace exactly `days` with them in one commit; the version committed.
+@dataclass(frozen=True)
+class DayWrite:
+    """One write's days (as `YYYY-MM-DD`), its id and commit metadata, and the table shape its files were checked against."""
 
-    `shape` is the table as the files were checked against; if it changed since, nothing is
-    committed (TableChangedError). `on_conflict(attempt)` is called each time another writer
-    committed first (it may log and wait).
+    write_id: str
+    days: Sequence[str]
+    user_metadata: str
+    shape: TableShape
+
+
+def commit_days(location: str, files: Sequence[StagedFile], write: DayWrite, attempts: int,
+                on_conflict: Callable[[int], None]) -> int:
+    """Move `files` into the table and replace exactly `write.days` with them in one commit; the version committed.
+
+    If the table's shape changed since `write.shape`, nothing is committed (TableChangedError).
+    `on_conflict(attempt)` is called each time another writer committed first (it may log and wait).
     """
-    import pyarrow.parquet as pq
-
-    actions, moved = [], []
-    committed: Optional[int] = None
+    moved: list[Path] = []
     try:
-        for staged in files:
-            target = Path(location) / f"{PARTITION_COLUMN}={staged.day}" / staged.path.name
-            target.parent.mkdir(exist_ok=True)
-            staged.path.rename(target)
-            moved.append(target)
-            stat = target.stat()
-            actions.append(AddAction(
-                path=f"{PARTITION_COLUMN}={staged.day}/{target.name}", size=stat.st_size,
-                partition_values={PARTITION_COLUMN: staged.day}, modification_time=int(stat.st_mtime * 1000),
-                data_change=True, stats=json.dumps({"numRecords": pq.read_metadata(target).num_rows}),
-            ))
-        for attempt in range(1, attempts + 1):
-            table = DeltaTable(location)
-            read_version = table.version()
-            if _shape(table) != shape:
-                raise TableChangedError(f"version {read_version} changed the table's schema, settings or protocol")
-            try:
-                table.create_write_transaction(
-                    actions, "overwrite", table.schema(), [PARTITION_COLUMN],
-                    [(PARTITION_COLUMN, "in", list(days))],
-                    commit_properties=CommitProperties(custom_metadata={"userMetadata": user_metadata},
-                                                       max_commit_retries=0),
-                    # checkpoints are made below, after the commit is known to have landed
-                    post_commithook_properties=PostCommitHookProperties(create_checkpoint=False,
-                                                                        cleanup_expired_logs=False),
-                )
-                committed = read_version + 1
-                break
-            except CommitFailedError:
-                if DeltaTable(location).version() == read_version:
-                    raise  # not a concurrent commit: nothing to retry
-                if attempt == attempts:
-                    raise CommitConflict(f"{attempts} attempts") from None
-                on_conflict(attempt)
-            except Exception:
-                committed = _landed(location, write_id)
-                if committed is None or committed < 0:
-                    raise
-                break  # it failed after writing the commit (which is in force): the write is done
-    finally:
-        if committed is None:
-            committed = _landed(location, write_id)  # an error after the commit was written leaves it in force
-        if committed is None:
+        actions = _move_into_table(location, files, moved)
+        committed = _commit(location, actions, write, attempts, on_conflict)
+    except BaseException:
+        if _never_landed(location, write.write_id):
             for path in moved:  # files of a commit that never happened: nothing refers to them
                 path.unlink(missing_ok=True)
+        raise
     _checkpoint(location, committed)
     return committed
 
 
-def _landed(location: str, write_id: str) -> Optional[int]:
+def _move_into_table(location: str, files: Sequence[StagedFile], moved: list[Path]) -> list[AddAction]:
+    """Rename each staged file into its day's folder (appending it to `moved`); the add actions for them."""
+    import pyarrow.parquet as pq
+
+    actions = []
+    for staged in files:
+        target = Path(location) / f"{PARTITION_COLUMN}={staged.day}" / staged.path.name
+        target.parent.mkdir(exist_ok=True)
+        staged.path.rename(target)
+        moved.append(target)
+        stat = target.stat()
+        actions.append(AddAction(
+            path=f"{PARTITION_COLUMN}={staged.day}/{target.name}", size=stat.st_size,
+            partition_values={PARTITION_COLUMN: staged.day}, modification_time=int(stat.st_mtime * 1000),
+            data_change=True, stats=json.dumps({"numRecords": pq.read_metadata(target).num_rows}),
+        ))
+    return actions
+
+
+def _commit(location: str, actions: list[AddAction], write: DayWrite, attempts: int,
+            on_conflict: Callable[[int], None]) -> int:
+    """Commit on top of the version just read, again on the next one while other writers come first."""
+    for attempt in range(1, attempts + 1):
+        table = DeltaTable(location)
+        read_version = table.version()
+        if _shape(table) != write.shape:
+            raise TableChangedError(f"version {read_version} changed the table's schema, settings or protocol")
+        try:
+            table.create_write_transaction(
+                actions, "overwrite", table.schema(), [PARTITION_COLUMN],
+                [(PARTITION_COLUMN, "in", list(write.days))],
+                commit_properties=CommitProperties(custom_metadata={"userMetadata": write.user_metadata},
+                                                   max_commit_retries=0),
+                # checkpoints are made after the commit is known to have landed
+                post_commithook_properties=PostCommitHookProperties(create_checkpoint=False,
+                                                                    cleanup_expired_logs=False),
+            )
+            return read_version + 1
+        except CommitFailedError:
+            if DeltaTable(location).version() == read_version:
+                raise  # not a concurrent commit: nothing to retry
+            if attempt == attempts:
+                raise CommitConflict(f"{attempts} attempts") from None
+            on_conflict(attempt)
+        except Exception:
+            landed = _landed_version(location, write.write_id)
+            if landed is None:
+                raise
+            return landed  # it failed after writing the commit, which is in force: the write is done
+    raise CommitConflict(f"{attempts} attempts")  # only reached with attempts < 1
+
+
+def _landed_version(location: str, write_id: str) -> Optional[int]:
+    """The version this write's commit landed at; None when it did not, or when the log cannot tell."""
     try:
         return delta_log.version_of_write(location, write_id)
-    except Exception:  # the log cannot be read: keep the files (unreferenced files are harmless)
-        return -1
+    except Exception:  # noqa: BLE001 - an unreadable log proves nothing landed: the caller's error stands
+        return None
+
+
+def _never_landed(location: str, write_id: str) -> bool:
+    """True only when the log can be read and holds no commit of this write, so its files may be deleted."""
+    try:
+        return delta_log.version_of_write(location, write_id) is None
+    except Exception:  # noqa: BLE001 - the log cannot be read: keep the files (unreferenced files are harmless)
+        return False
 
 
 def _checkpoint(location: str, version: int) -> None:

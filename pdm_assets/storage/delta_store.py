@@ -251,8 +251,8 @@ class DeltaTableStore:
                 time.sleep(random.uniform(0.05, 0.25) * attempt)
 
             try:
-                return day_files.commit_days(location, files, wanted, write_id, _user_metadata(write_id, days), shape,
-                                             DAY_FILES_ATTEMPTS, conflicted)
+                write = day_files.DayWrite(write_id, wanted, _user_metadata(write_id, days), shape)
+                return day_files.commit_days(location, files, write, DAY_FILES_ATTEMPTS, conflicted)
             except day_files.CommitConflict as err:
                 raise _gave_up(self.name(table), days, "a newer version at every attempt",
                                DAY_FILES_ATTEMPTS) from err
