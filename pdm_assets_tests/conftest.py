@@ -52,10 +52,10 @@ def spark(class_load_log):
     The JVM class archive is recorded first when missing (a fresh machine): this session and the
     many JVMs the subprocess tests start then all map it.
     """
-    from pdm_assets.storage import jvm_archive
     from pdm_assets.storage.spark_session import create_spark_session
+    from pdm_assets.tools.record_jvm_archive import record_now
 
-    jvm_archive.record_now()
+    record_now()
     session = create_spark_session(master="local[2]", shuffle_partitions=2, extra_conf={
         "spark.driver.memory": "2g", "spark.driver.extraJavaOptions": f"-Xlog:class+load=info:file={class_load_log}"})
     yield session

@@ -11,8 +11,10 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Optional
 
+import pyspark
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
@@ -87,15 +89,23 @@ def _version_text(java: str) -> str:
     return out.stderr + out.stdout
 
 
-def driver_identity(conf: Optional[dict[str, str]] = None) -> str:
-    """What an embedded driver JVM's classes depend on: the Java build, the Spark build and the jars it adds."""
-    import pyspark
+def driver_identity(conf: Optional[dict[str, str]] = None) -> Optional[str]:
+    """What an embedded driver JVM's archived classes depend on (Java build, Spark's jars, added jars), or None.
 
+    None while Delta's jars are still to be resolved (`spark.jars.packages`): the next session names
+    the cached files, so an archive recorded now would never be mapped.
+    """
+    settings = conf if conf is not None else delta_jars.session_conf()
+    if settings.get("spark.jars.packages"):
+        return None
     _, java = java_major_version()
-    jars = (conf or delta_jars.session_conf())
-    return "|".join([os.path.realpath(java), _version_text(java).strip(), pyspark.__version__,
-                     os.path.dirname(pyspark.__file__), jars.get("spark.jars", ""), jars.get("spark.jars.packages", ""),
-                     jars.get("spark.driver.extraClassPath", "")])
+    spark_home = os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__)
+    jars = sorted(Path(spark_home, "jars").glob("*.jar"))
+    added = [Path(j) for j in settings.get("spark.jars", "").split(",") if j]
+    # Java checks each class path entry's size and time: a reinstalled jar must name a new archive.
+    files = [f"{j}:{j.stat().st_size}:{int(j.stat().st_mtime)}" for j in (*jars, *added) if j.is_file()]
+    return "|".join([os.path.realpath(java), _version_text(java).strip(), pyspark.__version__, spark_home,
+                     settings.get("spark.driver.extraClassPath", ""), *files])
 
 
 def require_java() -> None:
@@ -132,29 +142,53 @@ def create_spark_session(
 
 
 def _start_embedded(master: str, app_name: str, conf: dict[str, str]) -> SparkSession:
-    """Start the JVM with Delta Lake; a clear error when its jars can be neither found nor fetched."""
+    """Start the JVM with Delta Lake (and the class archive); a clear error when its jars can be neither found nor fetched."""
     require_java()
     # Python workers run this interpreter (the project's environment), not whatever `python3` is
     # first on PATH; PySpark reads only the environment variable for that.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    recording = None
-    if SparkContext._gateway is None:  # a JVM starts now: its classes come from (or go to) the archive
-        options, recording = jvm_archive.driver_options(driver_identity(conf))
-        if options:
-            conf = {**conf, JAVA_OPTIONS: f"{conf.get(JAVA_OPTIONS, '')} {options}".strip()}
+    delta_jars.announce_download()
+    options, recording = _archive_options(conf)
+    if options:
+        try:
+            session = _builder(master, app_name, {**conf, JAVA_OPTIONS: f"{conf.get(JAVA_OPTIONS, '')} {options}".strip()})
+        except Exception as err:
+            if recording is not None:
+                recording.abandon()
+            if SparkContext._gateway is not None:  # the JVM started: the failure is not the archive's
+                _raise_if_jars_missing(err)
+                raise
+            # A JVM that refuses the archive's options (no base archive, -Xshare:off) starts without them.
+        else:
+            if recording is not None:
+                jvm_archive.finish_at_exit(recording, SparkContext._gateway.proc)
+            return session
+    try:
+        return _builder(master, app_name, conf)
+    except Exception as err:
+        _raise_if_jars_missing(err)
+        raise
+
+
+def _archive_options(conf: dict[str, str]) -> tuple[str, Optional[jvm_archive.Recording]]:
+    """The class archive's options when this call starts the driver JVM itself, else none."""
+    started_elsewhere = SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ
+    # `--driver-java-options` in PYSPARK_SUBMIT_ARGS replaces ours: the archive would be taken for nothing.
+    replaced = "--driver-java-options" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if started_elsewhere or replaced:
+        return "", None
+    return jvm_archive.driver_options(driver_identity(conf))
+
+
+def _builder(master: str, app_name: str, conf: dict[str, str]) -> SparkSession:
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    delta_jars.announce_download()
-    try:
-        session = builder.getOrCreate()
-    except Exception as err:
-        if recording is not None:
-            recording.abandon()
-        missing = delta_jars.unavailable(err)
-        if missing is not None:
-            raise missing from err
-        raise
-    if recording is not None:
-        jvm_archive.finish_at_exit(recording, SparkContext._gateway.proc)
-    return session
+    return builder.getOrCreate()
+
+
+def _raise_if_jars_missing(err: Exception) -> None:
+    """Say plainly that Delta's jars are missing when that is why the session did not start."""
+    missing = delta_jars.unavailable(err)
+    if missing is not None:
+        raise missing from err

@@ -35,9 +35,10 @@ def small_runtime_conf() -> dict[str, str]:
     JVM maps the machine's class archive (recorded first if missing)."""
     from pdm_assets.storage import delta_jars, jvm_archive
     from pdm_assets.storage.spark_session import JAVA_OPTIONS, LOCAL_DELTA_CONF, driver_identity
+    from pdm_assets.tools.record_jvm_archive import record_now
 
     # Like a runtime image, the emulated one starts its JVM from the machine's class archive when there is one.
-    jvm_archive.record_now()
+    record_now()
     archive = jvm_archive.mapping_options(driver_identity())
     return {**delta_jars.session_conf(), **LOCAL_DELTA_CONF, **({JAVA_OPTIONS: archive} if archive else {})}
 

@@ -6,7 +6,7 @@ Each run is a new process, as a `dagster asset materialize` or a run launched by
 "embedded" starts the session and writes and reads a one-row Delta table; "connect" starts a
 `pdm-connect-server` and runs one query through it. The two settings alternate run by run (the
 machine's speed drifts), and the medians and their ratio are printed. The archive is recorded
-first when missing (storage/jvm_archive.py).
+first when missing (tools/record_jvm_archive.py).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from pdm_assets.storage import jvm_archive
+from pdm_assets.tools.record_jvm_archive import record_now
 
 
 def _embedded() -> dict[str, float]:
@@ -69,7 +70,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(_embedded() if args.child == "embedded" else _connect()))
         return
-    archive = jvm_archive.record_now()
+    archive = record_now()
     if archive is None:
         raise SystemExit("no class archive: PDM_JVM_ARCHIVE_DIR=off, or its recording failed")
     print(f"archive: {archive} ({archive.stat().st_size / 2**20:,.0f} MiB)")
