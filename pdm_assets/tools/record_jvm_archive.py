@@ -21,7 +21,8 @@ def record_now() -> Optional[Path]:
     from pdm_assets.storage.spark_session import driver_identity
 
     for _ in range(2):  # a first session may only fetch Delta's jars: the archive is named after the cached files
-        if not jvm_archive.may_record(driver_identity()):
+        identity = driver_identity()  # None until the jars are cached
+        if identity is not None and not jvm_archive.may_record(identity):
             break
         subprocess.run([sys.executable, "-m", __spec__.name if __spec__ else "pdm_assets.tools.record_jvm_archive",
                         "--session"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
