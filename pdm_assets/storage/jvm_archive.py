@@ -18,9 +18,9 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +77,7 @@ class Recording:
 
     @property
     def attempt(self) -> Path:
+        """This recording's attempt marker."""
         return attempt_marker(self.archive)
 
     def abandon(self) -> None:

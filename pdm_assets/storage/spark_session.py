@@ -151,7 +151,7 @@ def _start_embedded(master: str, app_name: str, conf: dict[str, str]) -> SparkSe
     options, recording = _archive_options(conf)
     if options:
         try:
-            session = _builder(master, app_name, {**conf, JAVA_OPTIONS: f"{conf.get(JAVA_OPTIONS, '')} {options}".strip()})
+            session = _get_or_create(master, app_name, {**conf, JAVA_OPTIONS: f"{conf.get(JAVA_OPTIONS, '')} {options}".strip()})
         except Exception as err:
             if recording is not None:
                 recording.abandon()
@@ -164,7 +164,7 @@ def _start_embedded(master: str, app_name: str, conf: dict[str, str]) -> SparkSe
                 jvm_archive.finish_at_exit(recording, SparkContext._gateway.proc)
             return session
     try:
-        return _builder(master, app_name, conf)
+        return _get_or_create(master, app_name, conf)
     except Exception as err:
         _raise_if_jars_missing(err)
         raise
@@ -180,7 +180,8 @@ def _archive_options(conf: dict[str, str]) -> tuple[str, Optional[jvm_archive.Re
     return jvm_archive.driver_options(driver_identity(conf))
 
 
-def _builder(master: str, app_name: str, conf: dict[str, str]) -> SparkSession:
+def _get_or_create(master: str, app_name: str, conf: dict[str, str]) -> SparkSession:
+    """Start (or get) the embedded session with `conf`."""
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
