@@ -35,6 +35,7 @@ _QUIET = "-Xlog:cds=off,cds+dynamic=off"
 # Writing the archive takes seconds; a JVM that hangs in its exit must not hang Python.
 EXIT_WAIT_SECONDS = 180
 PRUNE_DAYS = 30
+KEEP_OTHERS = 2  # archives of other builds kept beside a new one (other environments on the machine)
 # After an attempt that left no archive (killed, failed, disk full), the next waits this long.
 RETRY_SECONDS = 3600
 FREE_BYTES_NEEDED = 1 << 30  # about five archives: never push a nearly full disk over for a speed-up
@@ -185,11 +186,19 @@ def _touch(archive: Path) -> None:
 
 
 def _prune(kept: Path) -> None:
-    """Remove the archives of other Java or Spark builds that no session has used for PRUNE_DAYS (about 180 MB each)."""
+    """Keep `kept` and at most KEEP_OTHERS other archives (about 180 MB each), none unused for PRUNE_DAYS."""
     cutoff = time.time() - PRUNE_DAYS * 86_400
+    others = []
     for other in kept.parent.glob("spark-driver-*.jsa"):
         try:
-            if other != kept and other.stat().st_mtime < cutoff:
-                other.unlink()
+            if other != kept:
+                others.append((other.stat().st_mtime, other))
         except OSError:
             pass
+    # Every new virtual environment is a new build (its own jar files): without a bound, they add up.
+    for rank, (used, other) in enumerate(sorted(others, reverse=True)):
+        if rank >= KEEP_OTHERS or used < cutoff:
+            try:
+                other.unlink()
+            except OSError:
+                pass

@@ -66,6 +66,20 @@ def test_archives_of_other_builds_unused_for_a_month_go_when_a_new_one_is_kept(a
     assert sorted(p.name for p in archive_folder.iterdir()) == sorted([recording.archive.name, recent.name])
 
 
+def test_a_new_archive_keeps_only_the_two_most_recently_used_of_other_builds(archive_folder) -> None:
+    archive_folder.mkdir()
+    for n in range(4):  # four other environments, used one, two, three and four hours ago
+        other = archive_folder / f"spark-driver-env{n}.jsa"
+        other.write_bytes(MAGIC + bytes(2 << 20))
+        os.utime(other, (time.time() - 3600 * (n + 1),) * 2)
+    _, recording = jvm_archive.driver_options("java 17 | spark 4.0.1")
+
+    assert recording.finish(_exiting_jvm(recording.scratch, MAGIC, 2 << 20, 0))
+
+    expected = sorted([recording.archive.name, "spark-driver-env0.jsa", "spark-driver-env1.jsa"])
+    assert sorted(p.name for p in archive_folder.iterdir()) == expected
+
+
 @pytest.mark.parametrize("head, size, code", [(MAGIC, 2 << 20, 1), (MAGIC, 100, 0), (b"xxxx", 2 << 20, 0)],
                          ids=["jvm-failed", "truncated", "not-an-archive"])
 def test_an_archive_is_kept_only_from_a_clean_exit_and_whole(archive_folder, head: bytes, size: int, code: int) -> None:
